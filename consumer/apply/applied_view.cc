@@ -1,0 +1,48 @@
+#include "apply/applied_view.h"
+
+namespace kvstream::apply {
+
+void AppliedView::set_assigned(int32_t partition, int64_t next_offset) {
+  std::lock_guard<std::mutex> lock(mu_);
+  next_offsets_[partition] = next_offset;
+}
+
+void AppliedView::set_revoked(int32_t partition) {
+  std::lock_guard<std::mutex> lock(mu_);
+  next_offsets_.erase(partition);
+}
+
+void AppliedView::set_applied(int32_t partition, int64_t next_offset) {
+  std::lock_guard<std::mutex> lock(mu_);
+  next_offsets_[partition] = next_offset;
+}
+
+void AppliedView::set_joined(bool joined) {
+  std::lock_guard<std::mutex> lock(mu_);
+  joined_ = joined;
+}
+
+void AppliedView::set_database_ok(bool ok, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  database_ok_ = ok;
+  database_reason_ = reason;
+}
+
+std::map<int32_t, int64_t> AppliedView::applied() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_offsets_;
+}
+
+bool AppliedView::joined() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return joined_;
+}
+
+std::optional<std::string> AppliedView::not_ready_reason() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!database_ok_) return "database unavailable: " + database_reason_;
+  if (!joined_) return std::string("not yet a member of the consumer group");
+  return std::nullopt;
+}
+
+}  // namespace kvstream::apply

@@ -1,0 +1,38 @@
+// A read-only view of the apply engine's state for the HTTP layer: which
+// partitions this replica owns, how far each is applied, and whether the
+// replica is ready. The engine (poll thread) writes; HTTP threads read.
+//
+// Thread-safe: `mu_` guards every field.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace kvstream::apply {
+
+class AppliedView {
+ public:
+  void set_assigned(int32_t partition, int64_t next_offset);
+  void set_revoked(int32_t partition);
+  void set_applied(int32_t partition, int64_t next_offset);
+  void set_joined(bool joined);
+  void set_database_ok(bool ok, const std::string& reason = {});
+
+  // Owned partitions and the next offset each will apply (-1: none yet).
+  std::map<int32_t, int64_t> applied() const;
+  bool joined() const;
+  // nullopt when ready; otherwise why not.
+  std::optional<std::string> not_ready_reason() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<int32_t, int64_t> next_offsets_;
+  bool joined_ = false;
+  bool database_ok_ = true;
+  std::string database_reason_;
+};
+
+}  // namespace kvstream::apply

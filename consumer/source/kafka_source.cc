@@ -1,0 +1,200 @@
+#include "source/kafka_source.h"
+
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "common/error.h"
+
+namespace kvstream::source {
+
+namespace {
+
+std::vector<int32_t> partitions_of(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<int32_t> out;
+  for (int i = 0; i < list->cnt; ++i) out.push_back(list->elems[i].partition);
+  return out;
+}
+
+schema::Record to_record(const rd_kafka_message_t* msg) {
+  schema::Record r;
+  r.topic = rd_kafka_topic_name(msg->rkt);
+  r.partition = msg->partition;
+  r.offset = msg->offset;
+  rd_kafka_timestamp_type_t type;
+  r.timestamp_ms = rd_kafka_message_timestamp(msg, &type);
+  if (msg->key) r.key.emplace(static_cast<const char*>(msg->key), msg->key_len);
+  if (msg->payload) r.value.emplace(static_cast<const char*>(msg->payload), msg->len);
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(msg, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR && headers) {
+    const char* name;
+    const void* value;
+    size_t size;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      schema::Header h;
+      h.name = name;
+      if (value) h.value.emplace(static_cast<const char*>(value), size);
+      r.headers.push_back(std::move(h));
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+KafkaSource::KafkaSource(SourceSettings settings, Listener& listener)
+    : settings_(std::move(settings)), listener_(listener) {
+  kafka::ConfPtr conf(rd_kafka_conf_new());
+  kafka::set_conf(conf.get(), "bootstrap.servers", settings_.kafka.brokers);
+  kafka::set_conf(conf.get(), "group.id", settings_.group);
+  kafka::set_conf(conf.get(), "client.id", "kvstream-consumer");
+  kafka::set_conf(conf.get(), "enable.auto.commit", "false");
+  kafka::set_conf(conf.get(), "enable.auto.offset.store", "false");
+  kafka::set_conf(conf.get(), "auto.offset.reset", "earliest");
+  kafka::set_conf(conf.get(), "partition.assignment.strategy", "cooperative-sticky");
+  kafka::set_conf(conf.get(), "enable.partition.eof", "false");
+  kafka::set_conf(conf.get(), "session.timeout.ms",
+                  std::to_string(settings_.session_timeout.count()));
+  if (!settings_.group_instance_id.empty()) {
+    kafka::set_conf(conf.get(), "group.instance.id", settings_.group_instance_id);
+  }
+  for (const auto& [name, value] : settings_.kafka.properties) {
+    kafka::set_conf(conf.get(), name, value);
+  }
+  rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
+  rd_kafka_conf_set_opaque(conf.get(), this);
+
+  char err[512];
+  rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof(err)));
+  if (!rk_) throw Error(ErrorKind::kFatal, std::string("creating the Kafka consumer: ") + err);
+  conf.release();
+  rd_kafka_poll_set_consumer(rk_.get());
+}
+
+KafkaSource::~KafkaSource() { close(); }
+
+void KafkaSource::subscribe() {
+  kafka::PartitionListPtr topics(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(topics.get(), settings_.kafka.topic.c_str(),
+                                    RD_KAFKA_PARTITION_UA);
+  if (auto err = rd_kafka_subscribe(rk_.get(), topics.get())) {
+    throw Error(ErrorKind::kFatal, std::string("subscribing to ") + settings_.kafka.topic + ": " +
+                                       rd_kafka_err2str(err));
+  }
+}
+
+void KafkaSource::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  static_cast<KafkaSource*>(opaque)->handle_rebalance(err, partitions);
+}
+
+void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
+                                   rd_kafka_topic_partition_list_t* partitions) {
+  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
+  const std::vector<int32_t> ids = partitions_of(partitions);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    // Start each partition where the database says it is applied. The
+    // listener retries until the database answers (or throws fatal).
+    std::map<int32_t, int64_t> start = listener_.on_assign(ids);
+    for (int i = 0; i < partitions->cnt; ++i) {
+      auto it = start.find(partitions->elems[i].partition);
+      partitions->elems[i].offset =
+          (it == start.end() || it->second < 0) ? RD_KAFKA_OFFSET_BEGINNING : it->second;
+    }
+    spdlog::info("assigned partitions [{}] of {}", fmt::join(ids, ","), settings_.kafka.topic);
+    if (cooperative) {
+      kafka::ErrorPtr e(rd_kafka_incremental_assign(rk_.get(), partitions));
+      if (e) throw Error(ErrorKind::kFatal, rd_kafka_error_string(e.get()));
+    } else {
+      rd_kafka_assign(rk_.get(), partitions);
+    }
+  } else {
+    listener_.on_revoke(ids);
+    spdlog::info("revoked partitions [{}] of {} ({})", fmt::join(ids, ","), settings_.kafka.topic,
+                 rd_kafka_err2str(err));
+    if (cooperative) {
+      kafka::ErrorPtr e(rd_kafka_incremental_unassign(rk_.get(), partitions));
+      if (e) spdlog::warn("unassign: {}", rd_kafka_error_string(e.get()));
+    } else {
+      rd_kafka_assign(rk_.get(), nullptr);
+    }
+  }
+}
+
+std::optional<schema::Record> KafkaSource::poll(std::chrono::milliseconds timeout) {
+  kafka::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
+  if (!msg) return std::nullopt;
+  if (msg->err) {
+    if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
+      char reason[512];
+      rd_kafka_fatal_error(rk_.get(), reason, sizeof(reason));
+      throw Error(ErrorKind::kFatal, std::string("Kafka consumer: ") + reason);
+    }
+    spdlog::warn("Kafka consumer: {}", rd_kafka_message_errstr(msg.get()));
+    return std::nullopt;
+  }
+  return to_record(msg.get());
+}
+
+kafka::PartitionListPtr KafkaSource::partition_list(const std::vector<int32_t>& partitions) const {
+  kafka::PartitionListPtr list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (int32_t p : partitions) {
+    rd_kafka_topic_partition_list_add(list.get(), settings_.kafka.topic.c_str(), p);
+  }
+  return list;
+}
+
+void KafkaSource::commit(const std::map<int32_t, int64_t>& next_offsets) {
+  if (next_offsets.empty()) return;
+  kafka::PartitionListPtr list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
+  for (const auto& [p, offset] : next_offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), settings_.kafka.topic.c_str(), p)->offset =
+        offset;
+  }
+  if (auto err = rd_kafka_commit(rk_.get(), list.get(), 1 /* async */)) {
+    spdlog::warn("committing offsets to Kafka: {}", rd_kafka_err2str(err));
+  }
+}
+
+void KafkaSource::seek(int32_t partition, int64_t offset) {
+  kafka::PartitionListPtr list = partition_list({partition});
+  list->elems[0].offset = offset < 0 ? RD_KAFKA_OFFSET_BEGINNING : offset;
+  kafka::ErrorPtr e(rd_kafka_seek_partitions(rk_.get(), list.get(), 5000));
+  if (e) spdlog::warn("seek partition {}: {}", partition, rd_kafka_error_string(e.get()));
+}
+
+void KafkaSource::pause(const std::vector<int32_t>& partitions) {
+  auto list = partition_list(partitions);
+  rd_kafka_pause_partitions(rk_.get(), list.get());
+}
+
+void KafkaSource::resume(const std::vector<int32_t>& partitions) {
+  auto list = partition_list(partitions);
+  rd_kafka_resume_partitions(rk_.get(), list.get());
+}
+
+std::vector<int32_t> KafkaSource::assignment() const {
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  std::vector<int32_t> out;
+  if (rd_kafka_assignment(rk_.get(), &raw) == RD_KAFKA_RESP_ERR_NO_ERROR && raw) {
+    kafka::PartitionListPtr list(raw);
+    out = partitions_of(list.get());
+  }
+  return out;
+}
+
+void KafkaSource::close() {
+  if (closed_ || !rk_) return;
+  closed_ = true;
+  // Leaves the group; the rebalance callback revokes what we hold.
+  if (auto err = rd_kafka_consumer_close(rk_.get())) {
+    spdlog::warn("closing the Kafka consumer: {}", rd_kafka_err2str(err));
+  }
+}
+
+}  // namespace kvstream::source

@@ -1,0 +1,74 @@
+// The Kafka side of the consumer: a member of the consumer group, reading the
+// event topic. Auto-commit is off: the service commits offsets itself, after
+// the database commit. Each newly assigned partition starts at the position
+// the database holds (Listener::on_assign), not at Kafka's committed offset.
+//
+// Not thread-safe: every call, and every Listener callback, happens on the
+// thread that calls poll() (the poll thread).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/kafka_handles.h"
+#include "schema/record.h"
+
+namespace kvstream::source {
+
+struct SourceSettings {
+  KafkaSettings kafka;
+  std::string group = "kvstream";
+  std::string group_instance_id;  // static membership when set
+  std::chrono::milliseconds session_timeout{10000};
+};
+
+class KafkaSource {
+ public:
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    // Partitions newly assigned. Returns where to start each (the applied
+    // position; -1 for the beginning of the partition).
+    virtual std::map<int32_t, int64_t> on_assign(const std::vector<int32_t>& partitions) = 0;
+    // Partitions taken away (or lost). Called before they are unassigned.
+    virtual void on_revoke(const std::vector<int32_t>& partitions) = 0;
+  };
+
+  KafkaSource(SourceSettings settings, Listener& listener);
+  ~KafkaSource();
+
+  void subscribe();
+
+  // The next record, or nullopt when none came within `timeout`. Throws
+  // kvstream::Error (fatal) on a fatal client error.
+  std::optional<schema::Record> poll(std::chrono::milliseconds timeout);
+
+  // Commits next offsets (asynchronously; for lag monitoring and tools).
+  void commit(const std::map<int32_t, int64_t>& next_offsets);
+
+  void seek(int32_t partition, int64_t offset);
+  void pause(const std::vector<int32_t>& partitions);
+  void resume(const std::vector<int32_t>& partitions);
+  std::vector<int32_t> assignment() const;
+
+  // Leaves the group (revoking everything through the Listener).
+  void close();
+
+ private:
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* partitions, void* opaque);
+  void handle_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
+  kafka::PartitionListPtr partition_list(const std::vector<int32_t>& partitions) const;
+
+  const SourceSettings settings_;
+  Listener& listener_;
+  kafka::HandlePtr rk_;
+  bool closed_ = false;
+};
+
+}  // namespace kvstream::source

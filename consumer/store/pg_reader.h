@@ -1,0 +1,53 @@
+// Point reads of the materialized view for the HTTP layer: a bounded pool of
+// Postgres connections, each read with the statement deadline of PgSettings.
+//
+// Thread-safe: `mu_` guards the idle connections and the count of open ones;
+// a connection is used by one thread at a time.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "common/position.h"
+#include "store/pg_store.h"
+
+namespace kvstream::store {
+
+struct StoredRow {
+  std::optional<std::string> value;  // nullopt: a tombstone (deleted key)
+  std::string content_type;          // empty if none was given
+  Position position;
+};
+
+class PgReadPool {
+ public:
+  PgReadPool(PgSettings settings, size_t max_connections,
+             std::chrono::milliseconds acquire_timeout);
+
+  // The row of `key`, or nullopt if the key was never written. Throws
+  // kvstream::Error (transient: database down, pool exhausted past the
+  // acquire timeout).
+  std::optional<StoredRow> get(const std::string& key);
+
+ private:
+  struct Lease;
+  std::unique_ptr<pqxx::connection> acquire();
+  void release(std::unique_ptr<pqxx::connection> conn);
+
+  const PgSettings settings_;
+  const size_t max_connections_;
+  const std::chrono::milliseconds acquire_timeout_;
+
+  std::mutex mu_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;  // guarded by mu_
+  size_t open_ = 0;                                      // guarded by mu_
+};
+
+}  // namespace kvstream::store

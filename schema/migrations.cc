@@ -1,0 +1,143 @@
+#include "schema/migrations.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "common/error.h"
+
+namespace kvstream::schema {
+
+namespace {
+
+// pg_advisory_lock key shared by every kvstream process ("kvstream" in ASCII).
+constexpr long long kMigrationLockKey = 0x6b7673747265616dLL;
+
+// FNV-1a, 64 bit, as 16 hex digits: a stable fingerprint of a migration text.
+std::string checksum(const std::string& text) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// Releases the advisory lock when the scope ends, whatever happened.
+class AdvisoryLock {
+ public:
+  explicit AdvisoryLock(pqxx::connection& conn) : conn_(conn) {
+    pqxx::nontransaction(conn_).exec("SELECT pg_advisory_lock(" +
+                                     std::to_string(kMigrationLockKey) + ")");
+  }
+  ~AdvisoryLock() {
+    try {
+      pqxx::nontransaction(conn_).exec("SELECT pg_advisory_unlock(" +
+                                       std::to_string(kMigrationLockKey) + ")");
+    } catch (...) {
+      // A broken connection releases the session lock by itself.
+    }
+  }
+  AdvisoryLock(const AdvisoryLock&) = delete;
+  AdvisoryLock& operator=(const AdvisoryLock&) = delete;
+
+ private:
+  pqxx::connection& conn_;
+};
+
+}  // namespace
+
+std::vector<Migration> load_migrations(const std::vector<EmbeddedMigration>& files) {
+  std::vector<Migration> out;
+  for (const auto& f : files) {
+    std::string file = f.file;
+    auto underscore = file.find('_');
+    auto dot = file.rfind(".sql");
+    if (underscore == std::string::npos || dot == std::string::npos || underscore == 0) {
+      throw Error(ErrorKind::kFatal, "migration file name must be NNNN_name.sql: " + file);
+    }
+    Migration m;
+    m.version = std::stoi(file.substr(0, underscore));
+    m.name = file.substr(underscore + 1, dot - underscore - 1);
+    m.sql = f.sql;
+    out.push_back(std::move(m));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Migration& a, const Migration& b) { return a.version < b.version; });
+  for (size_t i = 1; i < out.size(); ++i) {
+    if (out[i].version == out[i - 1].version) {
+      throw Error(ErrorKind::kFatal,
+                  "two migrations share version " + std::to_string(out[i].version));
+    }
+  }
+  return out;
+}
+
+std::vector<int> applied_versions(pqxx::connection& conn) {
+  pqxx::nontransaction tx(conn);
+  auto exists = tx.exec("SELECT to_regclass('kvstream_migrations') IS NOT NULL");
+  std::vector<int> versions;
+  if (!exists[0][0].as<bool>()) return versions;
+  for (const auto& row : tx.exec("SELECT version FROM kvstream_migrations ORDER BY version")) {
+    versions.push_back(row[0].as<int>());
+  }
+  return versions;
+}
+
+MigrateResult migrate(pqxx::connection& conn, const std::vector<Migration>& migrations) {
+  MigrateResult result;
+  try {
+    AdvisoryLock lock(conn);
+    pqxx::nontransaction(conn).exec(
+        "CREATE TABLE IF NOT EXISTS kvstream_migrations ("
+        " version integer PRIMARY KEY,"
+        " name text NOT NULL,"
+        " checksum text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())");
+
+    std::map<int, std::string> applied;
+    {
+      pqxx::nontransaction tx(conn);
+      for (const auto& row : tx.exec("SELECT version, checksum FROM kvstream_migrations")) {
+        applied[row[0].as<int>()] = row[1].as<std::string>();
+      }
+    }
+    for (const Migration& m : migrations) {
+      const std::string sum = checksum(m.sql);
+      auto it = applied.find(m.version);
+      if (it != applied.end()) {
+        if (it->second != sum) {
+          throw Error(ErrorKind::kFatal, "migration " + std::to_string(m.version) + "_" + m.name +
+                                             " was applied with different text (checksum " +
+                                             it->second + ", now " + sum +
+                                             "); add a new migration instead of editing one");
+        }
+        continue;
+      }
+      try {
+        pqxx::work tx(conn);
+        tx.exec(m.sql);
+        tx.exec_params(
+            "INSERT INTO kvstream_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+            m.version, m.name, sum);
+        tx.commit();
+      } catch (const pqxx::broken_connection&) {
+        throw;
+      } catch (const std::exception& e) {
+        throw Error(ErrorKind::kFatal, "migration " + std::to_string(m.version) + "_" + m.name +
+                                           " failed and was rolled back: " + e.what());
+      }
+      result.applied.push_back(m.version);
+    }
+    for (const auto& [version, sum] : applied)
+      result.current_version = std::max(result.current_version, version);
+    for (int v : result.applied) result.current_version = std::max(result.current_version, v);
+  } catch (const pqxx::broken_connection& e) {
+    throw Error(ErrorKind::kTransient,
+                std::string("database connection lost during migration: ") + e.what());
+  }
+  return result;
+}
+
+}  // namespace kvstream::schema
