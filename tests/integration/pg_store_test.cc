@@ -1,0 +1,149 @@
+// PgStore, PgReadPool and the migrations against a real Postgres server.
+#include "store/pg_store.h"
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "schema/migrations.h"
+#include "store/pg_reader.h"
+#include "tests/support/test_database.h"
+
+namespace kvstream::testing {
+namespace {
+
+schema::Event put(int32_t p, int64_t offset, std::string key, std::string value,
+                  std::string content_type = "") {
+  schema::Event e;
+  e.op = schema::Op::kPut;
+  e.key = std::move(key);
+  e.value = std::move(value);
+  e.content_type = std::move(content_type);
+  e.position = Position{p, offset};
+  return e;
+}
+
+schema::Event del(int32_t p, int64_t offset, std::string key) {
+  schema::Event e;
+  e.op = schema::Op::kDelete;
+  e.key = std::move(key);
+  e.position = Position{p, offset};
+  return e;
+}
+
+store::PartitionBatch batch(int32_t p, int64_t expected, int64_t next,
+                            std::vector<schema::Event> events) {
+  store::PartitionBatch b;
+  b.topic = "events";
+  b.partition = p;
+  b.expected_next_offset = expected;
+  b.new_next_offset = next;
+  b.events = std::move(events);
+  return b;
+}
+
+class PgStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto conn = db_.connect();
+    schema::migrate(*conn, schema::load_migrations(schema::embedded_migrations()));
+  }
+
+  std::optional<store::StoredRow> get(const std::string& key) {
+    store::PgReadPool reads({db_.url()}, 2, std::chrono::seconds(2));
+    return reads.get(key);
+  }
+
+  TestDatabase db_;
+  store::PgStore store_{{db_.url()}};
+};
+
+TEST_F(PgStoreTest, AppliesRowsTombstonesAndThePositionTogether) {
+  EXPECT_EQ(store_.apply(batch(0, store::kNoOffset, 3,
+                               {put(0, 0, "a", std::string("\0\xff", 2), "application/x"),
+                                put(0, 1, "b", ""), del(0, 2, "c")})),
+            store::ApplyOutcome::kApplied);
+  auto a = get("a");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->value, std::string("\0\xff", 2));
+  EXPECT_EQ(a->content_type, "application/x");
+  EXPECT_EQ(a->position, (Position{0, 0}));
+  EXPECT_EQ(get("b")->value, "");  // an empty value is a value
+  ASSERT_TRUE(get("c").has_value());
+  EXPECT_FALSE(get("c")->value.has_value());  // a tombstone row
+  EXPECT_FALSE(get("never").has_value());
+  EXPECT_EQ(store_.load_next_offsets("events", {0, 1}), (std::map<int32_t, int64_t>{{0, 3}}));
+}
+
+TEST_F(PgStoreTest, AnOlderOffsetNeverOverwritesANewerOne) {
+  store_.apply(batch(0, store::kNoOffset, 11, {put(0, 10, "k", "new")}));
+  // A replay of an older event (positions rewound by an operator).
+  pqxx::connection c(db_.url());
+  pqxx::nontransaction(c).exec("UPDATE kv_offsets SET next_offset = 5");
+  EXPECT_EQ(store_.apply(batch(0, 5, 6, {put(0, 5, "k", "old")})), store::ApplyOutcome::kApplied);
+  EXPECT_EQ(get("k")->value, "new");
+  store_.apply(batch(0, 6, 7, {del(0, 6, "k")}));
+  EXPECT_EQ(get("k")->value, "new") << "an old DELETE resurrected nothing and deleted nothing";
+}
+
+TEST_F(PgStoreTest, AFencedBatchWritesNothing) {
+  store_.apply(batch(1, store::kNoOffset, 4, {put(1, 3, "k", "v1")}));
+  // A replica that still believes the partition is at 2 tries to write.
+  EXPECT_EQ(store_.apply(batch(1, 2, 5, {put(1, 4, "k", "zombie")})), store::ApplyOutcome::kFenced);
+  // And one that believes the partition was never applied.
+  EXPECT_EQ(store_.apply(batch(1, store::kNoOffset, 5, {put(1, 4, "k", "zombie")})),
+            store::ApplyOutcome::kFenced);
+  EXPECT_EQ(get("k")->value, "v1");
+  EXPECT_EQ(store_.load_next_offsets("events", {1}).at(1), 4);
+}
+
+TEST_F(PgStoreTest, ReplayingTheSameBatchChangesNothing) {
+  auto b = batch(2, store::kNoOffset, 2, {put(2, 0, "x", "1"), put(2, 1, "y", "2")});
+  store_.apply(b);
+  EXPECT_EQ(store_.apply(b), store::ApplyOutcome::kFenced);
+  EXPECT_EQ(get("x")->value, "1");
+}
+
+TEST_F(PgStoreTest, KeysWithQuotesAndBackslashesRoundTrip) {
+  const std::string key = "a\"b\\c{d},e NULL";
+  store_.apply(batch(0, store::kNoOffset, 1, {put(0, 0, key, "v")}));
+  EXPECT_EQ(get(key)->value, "v");
+  EXPECT_FALSE(get("NULL").has_value());
+}
+
+TEST(Migrations, FreshDatabaseThenRerunIsANoOp) {
+  TestDatabase db;
+  auto conn = db.connect();
+  auto migrations = schema::load_migrations(schema::embedded_migrations());
+  auto first = schema::migrate(*conn, migrations);
+  EXPECT_EQ(first.applied.size(), migrations.size());
+  EXPECT_EQ(first.current_version, migrations.back().version);
+  auto second = schema::migrate(*conn, migrations);
+  EXPECT_TRUE(second.applied.empty());
+  EXPECT_EQ(second.current_version, migrations.back().version);
+  pqxx::nontransaction tx(*conn);
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM kv")[0][0].as<int>(), 0);
+}
+
+TEST(Migrations, AFailingMigrationRollsBackAndLeavesTheDatabaseUsable) {
+  TestDatabase db;
+  auto conn = db.connect();
+  std::vector<schema::EmbeddedMigration> files = schema::embedded_migrations();
+  files.push_back(
+      {"9001_broken.sql", "CREATE TABLE half_done (x int); SELECT no_such_function();"});
+  EXPECT_THROW(schema::migrate(*conn, schema::load_migrations(files)), Error);
+  EXPECT_EQ(schema::applied_versions(*conn), std::vector<int>{1});
+  pqxx::nontransaction tx(*conn);
+  EXPECT_TRUE(tx.exec("SELECT to_regclass('half_done') IS NULL")[0][0].as<bool>());
+  tx.exec("INSERT INTO kv (key, src_partition, src_offset) VALUES ('k', 0, 0)");
+}
+
+TEST(Migrations, AnEditedMigrationIsRefused) {
+  TestDatabase db;
+  auto conn = db.connect();
+  schema::migrate(*conn, schema::load_migrations(schema::embedded_migrations()));
+  std::vector<schema::EmbeddedMigration> edited = {{"0001_init.sql", "SELECT 1;"}};
+  EXPECT_THROW(schema::migrate(*conn, schema::load_migrations(edited)), Error);
+}
+
+}  // namespace
+}  // namespace kvstream::testing
