@@ -60,6 +60,56 @@ int run_consumer_cli(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--dlq-topic", s.dlq_topic, "Dead-letter topic (default: <topic>.dlq)")
       ->envname("KVSTREAM_DLQ_TOPIC");
+  app.add_option("--apply-workers", s.apply_workers,
+                 "Threads (and database connections) applying partitions in parallel")
+      ->envname("KVSTREAM_APPLY_WORKERS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--batch-max-events", s.batch.max_events,
+                 "A partition's batch is applied once it holds this many events")
+      ->envname("KVSTREAM_BATCH_MAX_EVENTS")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--batch-max-bytes", s.batch.max_bytes, "... or this many key and value bytes")
+      ->envname("KVSTREAM_BATCH_MAX_BYTES")
+      ->check(CLI::Range(1024, 1024 * 1024 * 1024))
+      ->capture_default_str();
+  int64_t max_wait_ms = s.batch.max_wait.count();
+  app.add_option("--batch-max-wait-ms", max_wait_ms,
+                 "... or when its oldest event has waited this long")
+      ->envname("KVSTREAM_BATCH_MAX_WAIT_MS")
+      ->check(CLI::Range(0, 60000))
+      ->capture_default_str();
+  int64_t statement_timeout_ms = s.pg.statement_timeout.count();
+  app.add_option("--pg-statement-timeout-ms", statement_timeout_ms,
+                 "Deadline of every database statement; a hung database is a retryable failure")
+      ->envname("KVSTREAM_PG_STATEMENT_TIMEOUT_MS")
+      ->check(CLI::Range(100, 3600000))
+      ->capture_default_str();
+  int64_t retention_s = s.tombstone_retention.count();
+  app.add_option("--tombstone-retention-s", retention_s,
+                 "How long deleted keys are remembered (an older replayed PUT cannot "
+                 "resurrect them within it)")
+      ->envname("KVSTREAM_TOMBSTONE_RETENTION_S")
+      ->check(CLI::Range(int64_t{0}, int64_t{10} * 365 * 24 * 3600))
+      ->capture_default_str();
+  int64_t grace_ms = s.shutdown_grace.count();
+  app.add_option("--shutdown-grace-ms", grace_ms,
+                 "On SIGTERM, time allowed to apply pending events before leaving")
+      ->envname("KVSTREAM_SHUTDOWN_GRACE_MS")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  int64_t session_timeout_ms = s.source.session_timeout.count();
+  app.add_option("--session-timeout-ms", session_timeout_ms,
+                 "Kafka group session timeout: how soon a dead replica's partitions move")
+      ->envname("KVSTREAM_SESSION_TIMEOUT_MS")
+      ->check(CLI::Range(1000, 300000))
+      ->capture_default_str();
+  app.add_option("--max-value-bytes", s.limits.max_value_bytes,
+                 "Largest value the contract accepts; larger records go to the dead-letter topic")
+      ->envname("KVSTREAM_MAX_VALUE_BYTES")
+      ->check(CLI::Range(size_t{1}, size_t{64} * 1024 * 1024))
+      ->capture_default_str();
   bool no_migrate = false;
   app.add_flag("--no-migrate", no_migrate, "Do not apply pending migrations on start")
       ->envname("KVSTREAM_NO_MIGRATE");
@@ -76,6 +126,11 @@ int run_consumer_cli(int argc, char** argv) {
     return kExitConfig;
   }
   if (s.dlq_topic.empty()) s.dlq_topic = s.source.kafka.topic + ".dlq";
+  s.batch.max_wait = std::chrono::milliseconds(max_wait_ms);
+  s.pg.statement_timeout = std::chrono::milliseconds(statement_timeout_ms);
+  s.tombstone_retention = std::chrono::seconds(retention_s);
+  s.shutdown_grace = std::chrono::milliseconds(grace_ms);
+  s.source.session_timeout = std::chrono::milliseconds(session_timeout_ms);
   s.migrate_on_start = !no_migrate;
   read_kafka_passthrough(s.source.kafka);
   setup_logging(log);

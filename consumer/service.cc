@@ -12,8 +12,9 @@ namespace kvstream {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kPollTimeout = std::chrono::milliseconds(20);
+constexpr auto kPollTimeout = std::chrono::milliseconds(10);
 constexpr auto kPingInterval = std::chrono::seconds(5);
+constexpr auto kLagInterval = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -41,9 +42,11 @@ void ConsumerService::start() {
     }
   }
 
-  store_ = std::make_unique<store::PgStore>(settings_.pg);
-  engine_ = std::make_unique<apply::ApplyEngine>(settings_.source.kafka.topic, *store_, view_,
-                                                 settings_.batch);
+  offsets_store_ = std::make_unique<store::PgStore>(settings_.pg);
+  workers_ = std::make_unique<apply::ApplyWorkers>(
+      settings_.apply_workers, [&] { return std::make_unique<store::PgStore>(settings_.pg); });
+  engine_ = std::make_unique<apply::ApplyEngine>(settings_.source.kafka.topic, *offsets_store_,
+                                                 *workers_, view_, settings_.batch);
   producer::ProducerSettings dlq_settings;
   dlq_settings.kafka = settings_.source.kafka;
   dlq_settings.kafka.topic = settings_.dlq_topic;
@@ -54,7 +57,8 @@ void ConsumerService::start() {
   reads_ = std::make_unique<store::PgReadPool>(settings_.pg, settings_.read_pool_size,
                                                std::chrono::milliseconds(2000));
   read_threads_ = std::make_unique<boost::asio::thread_pool>(settings_.read_pool_size);
-  api_ = std::make_unique<http::Api>(*reads_, view_, *read_threads_, settings_.limits);
+  api_ = std::make_unique<http::Api>(*reads_, view_, *read_threads_, settings_.limits,
+                                     [this] { return metrics_.serialize(); });
   server_ = std::make_unique<http::HttpServer>(
       settings_.http, [this](http::Request&& req, http::Responder respond) {
         api_->handle(std::move(req), std::move(respond));
@@ -65,13 +69,17 @@ void ConsumerService::start() {
   source_->subscribe();
   started_ = true;
   poll_thread_ = std::thread([this] { poll_loop(); });
+  gc_thread_ = std::thread([this] { gc_loop(); });
 }
 
 void ConsumerService::stop() {
   if (!started_) return;
   started_ = false;
   stopping_.store(true);
+  gc_wake_.notify_all();
   if (poll_thread_.joinable()) poll_thread_.join();
+  if (gc_thread_.joinable()) gc_thread_.join();
+  if (workers_) workers_->stop();
   if (server_) server_->stop();
   if (read_threads_) read_threads_->join();
   spdlog::info("consumer stopped");
@@ -84,14 +92,13 @@ std::map<int32_t, int64_t> ConsumerService::on_assign(const std::vector<int32_t>
     try {
       auto start = engine_->assign(partitions);
       view_.set_database_ok(true);
+      metrics_.set_assigned(view_.applied().size());
       return start;
     } catch (const Error& e) {
       if (!e.retryable()) throw;
+      metrics_.database_error();
       view_.set_database_ok(false, e.what());
-      if (stopping_.load()) {
-        // Leaving anyway: no position is needed, nothing will be applied.
-        return {};
-      }
+      if (stopping_.load()) return {};  // leaving anyway: nothing will be applied
       auto delay = backoff.next();
       spdlog::warn("cannot load applied offsets ({}); retrying in {} ms", e.what(), delay.count());
       std::this_thread::sleep_for(delay);
@@ -100,11 +107,20 @@ std::map<int32_t, int64_t> ConsumerService::on_assign(const std::vector<int32_t>
 }
 
 void ConsumerService::on_revoke(const std::vector<int32_t>& partitions) {
-  // Finish what is pending while the partitions are still ours; if the
-  // database is down, abandon it: the next owner re-reads from the applied
-  // position.
-  if (engine_->has_pending()) try_flush();
-  engine_->revoke(partitions);
+  // Finish what is pending while the partitions are still ours (bounded); if
+  // the database is down, abandon it: the next owner re-reads from the
+  // applied position.
+  const auto deadline =
+      Clock::now() + std::min<Clock::duration>(settings_.shutdown_grace, std::chrono::seconds(10));
+  engine_->dispatch(Clock::now(), /*force=*/true);
+  engine_->revoke(partitions, deadline);
+  advance(false);
+  for (int32_t p : partitions) {
+    paused_.erase(p);
+    metrics_.drop_partition(p);
+  }
+  metrics_.set_assigned(view_.applied().size());
+  metrics_.set_paused(paused_.size());
 }
 
 void ConsumerService::dead_letter(const schema::Record& record,
@@ -113,8 +129,8 @@ void ConsumerService::dead_letter(const schema::Record& record,
                schema::reason_code(why.reason), why.message, settings_.dlq_topic);
   const schema::Record dlq = schema::make_dlq_record(record, why);
   Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(5));
-  // The offset moves past this record only once the dead-letter topic has
-  // acknowledged it.
+  // The applied position moves past this record only once the dead-letter
+  // topic has acknowledged it.
   while (!stopping_.load()) {
     auto done = std::make_shared<std::promise<producer::Delivery>>();
     auto future = done->get_future();
@@ -124,6 +140,7 @@ void ConsumerService::dead_letter(const schema::Record& record,
       producer::Delivery d = future.get();
       if (d.ok()) {
         engine_->add_skipped(record.partition, record.offset);
+        metrics_.dead_lettered(schema::reason_code(why.reason));
         return;
       }
       spdlog::warn("dead-letter delivery failed: {}", *d.error);
@@ -143,65 +160,115 @@ void ConsumerService::handle_record(schema::Record record) {
   }
 }
 
-bool ConsumerService::try_flush() {
-  try {
-    apply::FlushResult result = engine_->flush();
-    source_->commit(result.applied);
-    for (const auto& [p, next] : result.fenced) source_->seek(p, next);
-    if (paused_) {
-      source_->resume(source_->assignment());
-      paused_ = false;
-      spdlog::info("database reachable again; partitions resumed");
-    }
+void ConsumerService::advance(bool force) {
+  engine_->dispatch(Clock::now(), force);
+  engine_->collect();
+  apply::Progress progress = engine_->take_progress();
+  if (progress.empty() && progress.batches.empty()) return;
+  if (progress.fatal) throw *progress.fatal;
+  metrics_.record(progress);
+  source_->commit(progress.applied);
+  for (const auto& [p, next] : progress.fenced) source_->seek(p, next);
+  if (!progress.pause.empty()) {
+    source_->pause(progress.pause);
+    paused_.insert(progress.pause.begin(), progress.pause.end());
+  }
+  if (!progress.resume.empty()) {
+    source_->resume(progress.resume);
+    for (int32_t p : progress.resume) paused_.erase(p);
+  }
+  metrics_.set_paused(paused_.size());
+  if (progress.last_error) {
+    view_.set_database_ok(false, *progress.last_error);
+    spdlog::warn("apply failed, will retry: {}", *progress.last_error);
+  } else if (!progress.applied.empty()) {
     view_.set_database_ok(true);
-    backoff_.reset();
-    return true;
-  } catch (const Error& e) {
-    if (!e.retryable()) throw;
-    view_.set_database_ok(false, e.what());
-    if (!paused_) {
-      // Keep polling (so the group keeps us) but fetch nothing new.
-      source_->pause(source_->assignment());
-      paused_ = true;
+  }
+}
+
+void ConsumerService::update_lag() {
+  for (const auto& [p, next] : view_.applied()) {
+    const int64_t end = source_->end_offset(p);
+    if (end < 0) continue;
+    const int64_t applied = next < 0 ? 0 : next;
+    const int64_t lag = std::max<int64_t>(0, end - applied);
+    double seconds = 0;
+    if (lag > 0) {
+      if (auto ts = engine_->oldest_unapplied_timestamp(p)) {
+        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        seconds = std::max<double>(0, static_cast<double>(now_ms - *ts) / 1000.0);
+      }
     }
-    const auto delay = backoff_.next();
-    next_attempt_ = Clock::now() + delay;
-    spdlog::warn("{}; partitions paused, retrying in {} ms", e.what(), delay.count());
-    return false;
+    metrics_.set_partition_lag(p, lag, seconds);
   }
 }
 
 void ConsumerService::poll_loop() {
   try {
     while (!stopping_.load()) {
-      if (auto record = source_->poll(kPollTimeout)) handle_record(std::move(*record));
+      // Drain what the fetcher already has before looking at batches.
+      for (int i = 0; i < 1000; ++i) {
+        auto record = source_->poll(i == 0 ? kPollTimeout : std::chrono::milliseconds(0));
+        if (!record) break;
+        handle_record(std::move(*record));
+      }
+      advance(false);
       const auto now = Clock::now();
-      if (paused_) {
-        if (now >= next_attempt_) try_flush();
-      } else if (engine_->should_flush(now)) {
-        try_flush();
-      } else if (!engine_->has_pending() && now >= next_ping_) {
+      if (now >= next_lag_) {
+        next_lag_ = now + kLagInterval;
+        update_lag();
+      }
+      if (engine_->idle() && now >= next_ping_) {
         next_ping_ = now + kPingInterval;
         try {
-          store_->ping();
-          view_.set_database_ok(true);
+          offsets_store_->ping();
+          if (paused_.empty()) view_.set_database_ok(true);
         } catch (const Error& e) {
+          metrics_.database_error();
           view_.set_database_ok(false, e.what());
         }
       }
     }
-    // Shutdown: apply what is pending (bounded), then leave the group.
+    // Shutdown: apply what is pending (bounded), commit, then leave the group.
     const auto deadline = Clock::now() + settings_.shutdown_grace;
-    while (engine_->has_pending() && Clock::now() < deadline) {
-      if (!try_flush()) std::this_thread::sleep_until(std::min(next_attempt_, deadline));
+    while (!engine_->idle() && Clock::now() < deadline) {
+      advance(true);
+      engine_->collect(std::chrono::milliseconds(50));
+      advance(false);
     }
-    if (engine_->has_pending()) {
+    if (!engine_->idle()) {
       spdlog::warn("shutting down with unapplied events; the next owner re-reads them");
     }
     source_->close();
   } catch (const std::exception& e) {
     spdlog::critical("consumer stopped: {}", e.what());
     failed_.store(true);
+  }
+}
+
+void ConsumerService::gc_loop() {
+  std::unique_lock<std::mutex> lock(gc_mu_);
+  while (!stopping_.load()) {
+    gc_wake_.wait_for(lock, settings_.gc_interval, [&] { return stopping_.load(); });
+    if (stopping_.load()) break;
+    lock.unlock();
+    try {
+      store::PgStore store(settings_.pg);
+      size_t total = 0;
+      for (;;) {
+        const size_t n =
+            store.collect_tombstones(settings_.tombstone_retention, settings_.gc_batch);
+        total += n;
+        if (n < settings_.gc_batch || stopping_.load()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the apply breathe
+      }
+      if (total > 0) spdlog::info("removed {} tombstone(s) older than the retention", total);
+    } catch (const Error& e) {
+      spdlog::warn("tombstone collection: {}", e.what());
+    }
+    lock.lock();
   }
 }
 

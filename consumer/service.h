@@ -1,28 +1,35 @@
 // The consumer replica: joins the consumer group, applies events to Postgres
-// through the apply engine, dead-letters records that break the contract,
-// and serves the HTTP API.
+// through the apply engine and its workers, dead-letters records that break
+// the contract, collects old tombstones, and serves the HTTP API.
 //
 // Threads:
-//   poll thread    Kafka poll, decode, batch, apply, commit (owns the
-//                  KafkaSource, the ApplyEngine and its PgStore)
-//   HTTP threads   the server's I/O threads (ServerSettings::threads)
-//   read threads   database reads for HTTP (read_pool_size)
-// start() starts them; stop() stops them in order: stop taking records,
-// apply what is pending, commit, leave the group, then close the HTTP side.
+//   poll thread     Kafka poll, decode, batch, dispatch, collect outcomes,
+//                   commit offsets (owns the KafkaSource and the ApplyEngine)
+//   apply workers   apply_workers threads, each with its own connection
+//   tombstone GC    one thread, small batches every gc_interval
+//   HTTP threads    the server's I/O threads
+//   read threads    database reads for HTTP
+// start() starts them; stop() stops them in order: stop taking records, apply
+// what is pending (bounded by shutdown_grace), commit, leave the group, stop
+// the workers and the GC, then close the HTTP side.
 #pragma once
 
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
 #include "apply/applied_view.h"
 #include "apply/engine.h"
-#include "common/backoff.h"
+#include "apply/workers.h"
 #include "http/api.h"
 #include "http/server.h"
+#include "metrics.h"
 #include "producer/producer.h"
 #include "schema/codec.h"
 #include "source/kafka_source.h"
@@ -38,9 +45,13 @@ struct ConsumerSettings {
   apply::BatchLimits batch;
   schema::Limits limits;
   std::string dlq_topic;  // default: <topic>.dlq
+  size_t apply_workers = 4;
   size_t read_pool_size = 4;
   bool migrate_on_start = true;
   std::chrono::milliseconds shutdown_grace{20000};
+  std::chrono::seconds tombstone_retention{24 * 3600};
+  std::chrono::seconds gc_interval{60};
+  size_t gc_batch = 1000;
 };
 
 class ConsumerService : public source::KafkaSource::Listener {
@@ -48,8 +59,9 @@ class ConsumerService : public source::KafkaSource::Listener {
   explicit ConsumerService(ConsumerSettings settings);
   ~ConsumerService() override;
 
-  // Runs pending migrations (unless disabled), binds the HTTP port, joins
-  // the group. Throws kvstream::Error or std::runtime_error if it cannot.
+  // Runs pending migrations (unless disabled; waits for the database), binds
+  // the HTTP port, joins the group. Throws kvstream::Error or
+  // std::runtime_error if it cannot.
   void start();
   // Orderly shutdown; idempotent.
   void stop();
@@ -57,19 +69,25 @@ class ConsumerService : public source::KafkaSource::Listener {
   bool failed() const { return failed_.load(); }
 
   uint16_t http_port() const { return server_ ? server_->port() : 0; }
+  ConsumerMetrics& metrics() { return metrics_; }
 
  private:
   void poll_loop();
   void handle_record(schema::Record record);
   void dead_letter(const schema::Record& record, const schema::ValidationError& why);
-  bool try_flush();
+  // Applies the engine's progress: commits, seeks, pauses, metrics.
+  void advance(bool force);
+  void update_lag();
+  void gc_loop();
 
   std::map<int32_t, int64_t> on_assign(const std::vector<int32_t>& partitions) override;
   void on_revoke(const std::vector<int32_t>& partitions) override;
 
   const ConsumerSettings settings_;
   apply::AppliedView view_;
-  std::unique_ptr<store::PgStore> store_;
+  ConsumerMetrics metrics_;
+  std::unique_ptr<store::PgStore> offsets_store_;  // poll thread: positions on assign
+  std::unique_ptr<apply::ApplyWorkers> workers_;
   std::unique_ptr<apply::ApplyEngine> engine_;
   std::unique_ptr<producer::Producer> dlq_;
   std::unique_ptr<source::KafkaSource> source_;
@@ -79,15 +97,17 @@ class ConsumerService : public source::KafkaSource::Listener {
   std::unique_ptr<http::HttpServer> server_;
 
   std::thread poll_thread_;
+  std::thread gc_thread_;
+  std::mutex gc_mu_;
+  std::condition_variable gc_wake_;  // with gc_mu_: stop() wakes the GC thread
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failed_{false};
   bool started_ = false;
 
-  // Poll-thread state: retry of a failed flush.
-  bool paused_ = false;
-  Backoff backoff_{std::chrono::milliseconds(100), std::chrono::milliseconds(5000)};
-  std::chrono::steady_clock::time_point next_attempt_{};
+  // Poll-thread state.
+  std::set<int32_t> paused_;
   std::chrono::steady_clock::time_point next_ping_{};
+  std::chrono::steady_clock::time_point next_lag_{};
 };
 
 }  // namespace kvstream

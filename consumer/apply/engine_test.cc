@@ -7,6 +7,8 @@
 namespace kvstream::apply {
 namespace {
 
+using namespace std::chrono_literals;
+
 schema::Event put(int32_t p, int64_t offset, std::string key, std::string value) {
   schema::Event e;
   e.op = schema::Op::kPut;
@@ -24,11 +26,20 @@ schema::Event del(int32_t p, int64_t offset, std::string key) {
   return e;
 }
 
+// Applies synchronously through InlineExecutor on a FakeStore; flush() is
+// what the service does on shutdown: submit everything, collect outcomes.
 class ApplyEngineTest : public ::testing::Test {
  protected:
+  Progress flush() {
+    engine_.dispatch(ApplyEngine::Clock::now(), /*force=*/true);
+    engine_.collect();
+    return engine_.take_progress();
+  }
+
   fakes::FakeStore store_;
+  InlineExecutor executor_{store_};
   AppliedView view_;
-  ApplyEngine engine_{"t", store_, view_, BatchLimits{}};
+  ApplyEngine engine_{"t", store_, executor_, view_, BatchLimits{}};
 };
 
 TEST_F(ApplyEngineTest, AppliesABatchPerPartitionAndReportsCommitPositions) {
@@ -37,14 +48,16 @@ TEST_F(ApplyEngineTest, AppliesABatchPerPartitionAndReportsCommitPositions) {
   engine_.add_event(put(0, 1, "a", "2"));
   engine_.add_event(put(1, 0, "b", "x"));
   engine_.add_event(del(1, 1, "b"));
-  FlushResult r = engine_.flush();
+  Progress r = flush();
   EXPECT_EQ(r.applied, (std::map<int32_t, int64_t>{{0, 2}, {1, 2}}));
   EXPECT_EQ(store_.transactions, 2);
   EXPECT_EQ(store_.rows_written, 2);  // coalesced: one row per key
   EXPECT_EQ(store_.rows["a"].value, "2");
   EXPECT_FALSE(store_.rows["b"].value.has_value());  // a tombstone
   EXPECT_EQ(view_.applied(), (std::map<int32_t, int64_t>{{0, 2}, {1, 2}}));
-  EXPECT_FALSE(engine_.has_pending());
+  ASSERT_EQ(r.batches.size(), 2u);
+  EXPECT_EQ(r.batches[0].events_in + r.batches[1].events_in, 4u);
+  EXPECT_TRUE(engine_.idle());
 }
 
 TEST_F(ApplyEngineTest, ResumesFromTheStoredPositionAndIgnoresRedeliveries) {
@@ -52,10 +65,10 @@ TEST_F(ApplyEngineTest, ResumesFromTheStoredPositionAndIgnoresRedeliveries) {
   auto start = engine_.assign({0, 3});
   EXPECT_EQ(start, (std::map<int32_t, int64_t>{{0, 5}, {3, store::kNoOffset}}));
   engine_.add_event(put(0, 4, "old", "x"));  // below the applied position
-  EXPECT_FALSE(engine_.has_pending());
+  EXPECT_TRUE(engine_.idle());
   engine_.add_event(put(0, 5, "new", "y"));
   engine_.add_event(put(0, 5, "new", "dup"));  // redelivered offset
-  engine_.flush();
+  flush();
   EXPECT_EQ(store_.rows.count("old"), 0u);
   EXPECT_EQ(store_.rows["new"].value, "y");
   EXPECT_EQ(store_.offsets[0], 6);
@@ -65,10 +78,10 @@ TEST_F(ApplyEngineTest, SkippedRecordsAdvanceThePosition) {
   engine_.assign({0});
   engine_.add_event(put(0, 0, "a", "1"));
   engine_.add_skipped(0, 1);  // dead-lettered
-  EXPECT_EQ(engine_.flush().applied.at(0), 2);
+  EXPECT_EQ(flush().applied.at(0), 2);
   engine_.add_skipped(0, 2);
-  EXPECT_TRUE(engine_.has_pending());
-  EXPECT_EQ(engine_.flush().applied.at(0), 3);
+  EXPECT_FALSE(engine_.idle());
+  EXPECT_EQ(flush().applied.at(0), 3);
   EXPECT_EQ(store_.offsets[0], 3);
 }
 
@@ -76,53 +89,159 @@ TEST_F(ApplyEngineTest, FencedBatchWritesNothingAndAdoptsTheStoredPosition) {
   engine_.assign({0});
   store_.offsets[0] = 10;  // another replica applied meanwhile
   engine_.add_event(put(0, 0, "a", "stale"));
-  FlushResult r = engine_.flush();
+  Progress r = flush();
   EXPECT_TRUE(r.applied.empty());
   EXPECT_EQ(r.fenced, (std::map<int32_t, int64_t>{{0, 10}}));
   EXPECT_EQ(store_.rows.count("a"), 0u);
-  EXPECT_EQ(engine_.next_offsets().at(0), 10);
+  EXPECT_EQ(engine_.next_offset(0), 10);
+  // Records below the adopted position are now redeliveries.
+  engine_.add_event(put(0, 9, "b", "stale"));
+  EXPECT_TRUE(engine_.idle());
 }
 
-TEST_F(ApplyEngineTest, TransientFailureKeepsPendingWorkForRetry) {
+TEST_F(ApplyEngineTest, TransientFailurePausesAndRetriesTheSameBatch) {
   engine_.assign({0});
   engine_.add_event(put(0, 0, "a", "1"));
   store_.fail_next(1);
-  EXPECT_THROW(engine_.flush(), Error);
-  EXPECT_TRUE(engine_.has_pending());
-  EXPECT_EQ(engine_.flush().applied.at(0), 1);
+  Progress failed = flush();
+  EXPECT_EQ(failed.retries, 1u);
+  EXPECT_TRUE(failed.applied.empty());
+  EXPECT_EQ(failed.pause, std::vector<int32_t>{0});
+  EXPECT_FALSE(engine_.idle());
+  // Not before the backoff has passed...
+  engine_.dispatch(ApplyEngine::Clock::now());
+  engine_.collect();
+  EXPECT_TRUE(engine_.take_progress().applied.empty());
+  // ...and once it has, the same events apply, and the partition resumes.
+  engine_.add_event(put(0, 1, "b", "2"));
+  engine_.dispatch(ApplyEngine::Clock::now() + 10s);
+  engine_.collect();
+  Progress ok = engine_.take_progress();
+  EXPECT_EQ(ok.applied.at(0), 2);
+  EXPECT_EQ(ok.resume, std::vector<int32_t>{0});
   EXPECT_EQ(store_.rows["a"].value, "1");
+  EXPECT_EQ(store_.rows["b"].value, "2");
+}
+
+TEST_F(ApplyEngineTest, FatalStoreErrorIsReported) {
+  class Broken : public fakes::FakeStore {
+   public:
+    store::ApplyOutcome apply(const store::PartitionBatch&) override {
+      throw Error(ErrorKind::kFatal, "schema mismatch");
+    }
+  } broken;
+  InlineExecutor executor(broken);
+  ApplyEngine engine("t", broken, executor, view_, BatchLimits{});
+  engine.assign({0});
+  engine.add_event(put(0, 0, "a", "1"));
+  engine.dispatch(ApplyEngine::Clock::now(), true);
+  engine.collect();
+  Progress r = engine.take_progress();
+  ASSERT_TRUE(r.fatal.has_value());
+  EXPECT_EQ(r.fatal->kind(), ErrorKind::kFatal);
 }
 
 TEST_F(ApplyEngineTest, RevokeDropsPendingWorkOfThatPartition) {
   engine_.assign({0, 1});
   engine_.add_event(put(0, 0, "a", "1"));
   engine_.add_event(put(1, 0, "b", "1"));
-  engine_.revoke({0});
+  engine_.revoke({0}, ApplyEngine::Clock::now());
   engine_.add_event(put(0, 1, "c", "1"));  // no longer ours
-  FlushResult r = engine_.flush();
+  Progress r = flush();
   EXPECT_EQ(r.applied, (std::map<int32_t, int64_t>{{1, 1}}));
   EXPECT_EQ(store_.rows.count("a"), 0u);
   EXPECT_EQ(store_.rows.count("c"), 0u);
   EXPECT_EQ(view_.applied().count(0), 0u);
 }
 
-TEST_F(ApplyEngineTest, FlushesWhenABoundIsReached) {
-  fakes::FakeStore store;
-  AppliedView view;
-  ApplyEngine engine("t", store, view, BatchLimits{3, 1 << 20, std::chrono::hours(1)});
+TEST_F(ApplyEngineTest, SubmitsOnlyWhenABoundIsReached) {
+  ApplyEngine engine("t", store_, executor_, view_, BatchLimits{3, 1 << 20, 1h, 4});
   engine.assign({0});
-  const auto now = ApplyEngine::Clock::now();
   engine.add_event(put(0, 0, "a", "1"));
   engine.add_event(put(0, 1, "b", "1"));
-  EXPECT_FALSE(engine.should_flush(now));
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(store_.transactions, 0);
   engine.add_event(put(0, 2, "c", "1"));
-  EXPECT_TRUE(engine.should_flush(now));
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(store_.transactions, 1);
 
-  ApplyEngine timed("t", store, view, BatchLimits{1000, 1 << 20, std::chrono::milliseconds(50)});
+  ApplyEngine timed("t", store_, executor_, view_, BatchLimits{1000, 1 << 20, 50ms, 4});
   timed.assign({1});
   timed.add_event(put(1, 0, "a", "1"));
-  EXPECT_FALSE(timed.should_flush(ApplyEngine::Clock::now() - std::chrono::seconds(1)));
-  EXPECT_TRUE(timed.should_flush(ApplyEngine::Clock::now() + std::chrono::milliseconds(60)));
+  timed.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(store_.transactions, 1);
+  timed.dispatch(ApplyEngine::Clock::now() + 60ms);
+  EXPECT_EQ(store_.transactions, 2);
+
+  ApplyEngine by_bytes("t", store_, executor_, view_, BatchLimits{1000, 10, 1h, 4});
+  by_bytes.assign({2});
+  by_bytes.add_event(put(2, 0, "k", "0123456789"));
+  by_bytes.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(store_.transactions, 3);
+}
+
+// Holds submitted batches until the test completes them.
+class HoldingExecutor : public BatchExecutor {
+ public:
+  explicit HoldingExecutor(store::Store& store) : store_(store) {}
+  void submit(store::PartitionBatch batch, std::function<void(BatchResult)> done) override {
+    held_.emplace_back(std::move(batch), std::move(done));
+  }
+  void complete_all() {
+    auto held = std::move(held_);
+    held_.clear();
+    for (auto& [batch, done] : held) done(apply_batch(store_, std::move(batch)));
+  }
+  size_t held() const { return held_.size(); }
+
+ private:
+  store::Store& store_;
+  std::vector<std::pair<store::PartitionBatch, std::function<void(BatchResult)>>> held_;
+};
+
+TEST_F(ApplyEngineTest, OneBatchInFlightPerPartitionAndBacklogPauses) {
+  HoldingExecutor holding(store_);
+  ApplyEngine engine("t", store_, holding, view_, BatchLimits{2, 1 << 20, 1h, 2});
+  engine.assign({0, 1});
+  engine.add_event(put(0, 0, "a", "1"));
+  engine.add_event(put(0, 1, "b", "1"));
+  engine.add_event(put(1, 0, "x", "1"));
+  engine.add_event(put(1, 1, "y", "1"));
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(holding.held(), 2u);  // partitions in parallel
+  for (int64_t o = 2; o < 6; ++o) engine.add_event(put(0, o, "k" + std::to_string(o), "v"));
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(holding.held(), 2u);  // partition 0 waits for its batch in flight
+  EXPECT_EQ(engine.take_progress().pause, std::vector<int32_t>{0});  // 4 pending >= 2 x 2
+  holding.complete_all();
+  engine.collect();
+  engine.dispatch(ApplyEngine::Clock::now());  // the backlog goes out as one batch
+  EXPECT_EQ(holding.held(), 1u);
+  Progress p = engine.take_progress();
+  EXPECT_EQ(p.applied, (std::map<int32_t, int64_t>{{0, 2}, {1, 2}}));
+  EXPECT_EQ(p.resume, std::vector<int32_t>{0});
+  holding.complete_all();
+  engine.collect();
+  EXPECT_EQ(engine.take_progress().applied.at(0), 6);
+  EXPECT_TRUE(engine.idle());
+}
+
+TEST_F(ApplyEngineTest, FailureWhileMoreArrivesKeepsOffsetOrder) {
+  engine_.assign({0});
+  store_.fail_next(1);
+  engine_.add_event(put(0, 0, "a", "1"));
+  engine_.add_event(put(0, 1, "b", "1"));
+  engine_.dispatch(ApplyEngine::Clock::now(), true);  // fails: back to pending, paused
+  engine_.collect();
+  EXPECT_EQ(engine_.take_progress().pause, std::vector<int32_t>{0});
+  engine_.add_event(put(0, 2, "a", "2"));  // a later event of the same key
+  engine_.dispatch(ApplyEngine::Clock::now() + 1h);
+  engine_.collect();
+  Progress r = engine_.take_progress();
+  EXPECT_EQ(r.applied.at(0), 3);
+  EXPECT_EQ(r.resume, std::vector<int32_t>{0});
+  EXPECT_EQ(store_.rows["a"].value, "2");
+  EXPECT_EQ(store_.rows["a"].offset, 2);
 }
 
 }  // namespace

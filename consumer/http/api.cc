@@ -36,8 +36,13 @@ bool is_read(beast_http::verb v) {
 }  // namespace
 
 Api::Api(store::PgReadPool& reads, const apply::AppliedView& view,
-         boost::asio::thread_pool& db_executor, schema::Limits limits)
-    : reads_(reads), view_(view), db_executor_(db_executor), limits_(limits) {}
+         boost::asio::thread_pool& db_executor, schema::Limits limits,
+         std::function<std::string()> metrics)
+    : reads_(reads),
+      view_(view),
+      db_executor_(db_executor),
+      limits_(limits),
+      metrics_(std::move(metrics)) {}
 
 void Api::handle(Request&& req, Responder respond) {
   const unsigned version = req.version();
@@ -59,6 +64,13 @@ void Api::handle(Request&& req, Responder respond) {
           json_error(beast_http::status::service_unavailable, "not_ready", *reason, version));
     }
     return respond(json_ok(version, {{"status", "ready"}}));
+  }
+  if (path == "/metrics") {
+    if (!is_read(req.method())) return respond(method_not_allowed(version, "GET, HEAD"));
+    Response res{beast_http::status::ok, version};
+    res.set(beast_http::field::content_type, "text/plain; version=0.0.4");
+    res.body() = metrics_ ? metrics_() : std::string();
+    return respond(std::move(res));
   }
   if (path.compare(0, kKvPrefix.size(), kKvPrefix) == 0) {
     if (!is_read(req.method())) return respond(method_not_allowed(version, "GET, HEAD"));

@@ -6,6 +6,7 @@
 //                           or deleted; 400 for a key that breaks the contract
 //   GET /healthz            200 while the process serves
 //   GET /readyz             200 when ready; 503 with the reason otherwise
+//   GET /metrics            Prometheus text exposition
 //
 // Errors are JSON: {"error":"<stable code>","message":"<human text>"}.
 //
@@ -14,6 +15,8 @@
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
+#include <functional>
+#include <string>
 
 #include "apply/applied_view.h"
 #include "http/server.h"
@@ -24,8 +27,10 @@ namespace kvstream::http {
 
 class Api {
  public:
+  // `metrics` renders the Prometheus text for GET /metrics.
   Api(store::PgReadPool& reads, const apply::AppliedView& view,
-      boost::asio::thread_pool& db_executor, schema::Limits limits = {});
+      boost::asio::thread_pool& db_executor, schema::Limits limits,
+      std::function<std::string()> metrics);
 
   void handle(Request&& req, Responder respond);
 
@@ -36,6 +41,7 @@ class Api {
   const apply::AppliedView& view_;
   boost::asio::thread_pool& db_executor_;
   const schema::Limits limits_;
+  const std::function<std::string()> metrics_;
 };
 
 }  // namespace kvstream::http

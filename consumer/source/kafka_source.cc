@@ -163,6 +163,16 @@ std::vector<int32_t> KafkaSource::assignment() const {
   return out;
 }
 
+int64_t KafkaSource::end_offset(int32_t partition) const {
+  int64_t low = 0, high = 0;
+  if (rd_kafka_get_watermark_offsets(rk_.get(), settings_.kafka.topic.c_str(), partition, &low,
+                                     &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      high < 0) {
+    return -1;
+  }
+  return high;
+}
+
 void KafkaSource::close() {
   if (closed_ || !rk_) return;
   closed_ = true;

@@ -55,6 +55,9 @@ class KafkaSource {
   void pause(const std::vector<int32_t>& partitions);
   void resume(const std::vector<int32_t>& partitions);
   std::vector<int32_t> assignment() const;
+  // The partition's end offset as last seen by the fetcher (no broker call);
+  // -1 when not known yet.
+  int64_t end_offset(int32_t partition) const;
 
   // Leaves the group (revoking everything through the Listener).
   void close();

@@ -110,6 +110,25 @@ ApplyOutcome PgStore::apply(const PartitionBatch& batch) {
   }
 }
 
+size_t PgStore::collect_tombstones(std::chrono::seconds retention, size_t limit) {
+  try {
+    pqxx::work tx(conn());
+    // Key: "kvstomb" in ASCII; one collector at a time across replicas.
+    if (!tx.exec("SELECT pg_try_advisory_xact_lock(30248060754816354)")[0][0].as<bool>()) {
+      return 0;
+    }
+    auto r = tx.exec_params(
+        "DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE value IS NULL "
+        "AND updated_at < now() - make_interval(secs => $1) LIMIT $2)",
+        static_cast<double>(retention.count()), static_cast<int64_t>(limit));
+    tx.commit();
+    return r.affected_rows();
+  } catch (...) {
+    if (conn_ && !conn_->is_open()) conn_.reset();
+    rethrow_as_error("collecting tombstones");
+  }
+}
+
 void PgStore::ping() {
   try {
     pqxx::nontransaction(conn()).exec("SELECT 1");

@@ -39,6 +39,11 @@ class PgStore : public Store {
   // Runs a trivial query; throws kvstream::Error when the database is down.
   void ping();
 
+  // Deletes up to `limit` tombstones older than `retention`, unless another
+  // replica is collecting right now (a transaction-scoped advisory lock).
+  // Returns how many rows it deleted. Throws kvstream::Error.
+  size_t collect_tombstones(std::chrono::seconds retention, size_t limit);
+
  private:
   pqxx::connection& conn();
 

@@ -1,0 +1,85 @@
+#include "apply/workers.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+
+#include "tests/fakes/fake_store.h"
+
+namespace kvstream::apply {
+namespace {
+
+// Records which partitions it applied, in order; thread-safe.
+class RecordingStore : public store::Store {
+ public:
+  explicit RecordingStore(std::vector<std::pair<int32_t, int64_t>>& log, std::mutex& mu)
+      : log_(log), mu_(mu) {}
+  std::map<int32_t, int64_t> load_next_offsets(const std::string&,
+                                               const std::vector<int32_t>&) override {
+    return {};
+  }
+  store::ApplyOutcome apply(const store::PartitionBatch& b) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    log_.emplace_back(b.partition, b.new_next_offset);
+    return store::ApplyOutcome::kApplied;
+  }
+
+ private:
+  std::vector<std::pair<int32_t, int64_t>>& log_;
+  std::mutex& mu_;
+};
+
+TEST(ApplyWorkers, KeepsEachPartitionInOrderAcrossWorkers) {
+  std::vector<std::pair<int32_t, int64_t>> log;
+  std::mutex mu;
+  std::atomic<int> committed{0};
+  std::atomic<int> done{0};
+  {
+    ApplyWorkers workers(
+        3, [&] { return std::make_unique<RecordingStore>(log, mu); },
+        [&](const store::PartitionBatch&) { committed.fetch_add(1); });
+    for (int64_t i = 1; i <= 200; ++i) {
+      for (int32_t p = 0; p < 6; ++p) {
+        store::PartitionBatch b;
+        b.partition = p;
+        b.new_next_offset = i;
+        workers.submit(std::move(b), [&](BatchResult r) {
+          EXPECT_EQ(r.outcome, store::ApplyOutcome::kApplied);
+          done.fetch_add(1);
+        });
+      }
+    }
+    workers.stop();  // drains every queue
+  }
+  EXPECT_EQ(done.load(), 1200);
+  EXPECT_EQ(committed.load(), 1200);
+  std::map<int32_t, int64_t> last;
+  for (const auto& [p, next] : log) {
+    EXPECT_EQ(next, last[p] + 1) << "partition " << p << " out of order";
+    last[p] = next;
+  }
+}
+
+TEST(ApplyWorkers, ReportsStoreErrorsToTheCaller) {
+  fakes::FakeStore* raw = nullptr;
+  ApplyWorkers workers(1, [&] {
+    auto s = std::make_unique<fakes::FakeStore>();
+    s->fail_next(1);
+    raw = s.get();
+    return s;
+  });
+  ASSERT_NE(raw, nullptr);
+  std::promise<BatchResult> result;
+  store::PartitionBatch b;
+  b.partition = 0;
+  workers.submit(std::move(b), [&](BatchResult r) { result.set_value(std::move(r)); });
+  BatchResult r = result.get_future().get();
+  ASSERT_TRUE(r.error.has_value());
+  EXPECT_TRUE(r.error->retryable());
+  EXPECT_FALSE(r.outcome.has_value());
+}
+
+}  // namespace
+}  // namespace kvstream::apply

@@ -1,0 +1,139 @@
+#include "metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+namespace kvstream {
+
+namespace {
+
+prometheus::Histogram::BucketBoundaries latency_buckets() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+}
+
+prometheus::Histogram::BucketBoundaries batch_buckets() {
+  return {1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 50000};
+}
+
+}  // namespace
+
+ConsumerMetrics::ConsumerMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      applied_(prometheus::BuildCounter()
+                   .Name("kvstream_events_applied_total")
+                   .Help("Rows written to Postgres, by operation (after coalescing)")
+                   .Register(*registry_)),
+      applied_put_(applied_.Add({{"op", "put"}})),
+      applied_delete_(applied_.Add({{"op", "delete"}})),
+      consumed_(prometheus::BuildCounter()
+                    .Name("kvstream_events_consumed_total")
+                    .Help("Valid events taken into committed batches, before coalescing")
+                    .Register(*registry_)
+                    .Add({})),
+      batches_(prometheus::BuildCounter()
+                   .Name("kvstream_batches_total")
+                   .Help("Partition batches committed to Postgres")
+                   .Register(*registry_)
+                   .Add({})),
+      batch_size_(prometheus::BuildHistogram()
+                      .Name("kvstream_batch_size_events")
+                      .Help("Events per committed batch, before coalescing")
+                      .Register(*registry_)
+                      .Add({}, batch_buckets())),
+      apply_latency_(prometheus::BuildHistogram()
+                         .Name("kvstream_apply_latency_seconds")
+                         .Help("From an event's record timestamp to its database commit")
+                         .Register(*registry_)
+                         .Add({}, latency_buckets())),
+      dlq_(prometheus::BuildCounter()
+               .Name("kvstream_dlq_records_total")
+               .Help("Records sent to the dead-letter topic, by reason code")
+               .Register(*registry_)),
+      retries_(prometheus::BuildCounter()
+                   .Name("kvstream_apply_retries_total")
+                   .Help("Batches retried after a transient failure")
+                   .Register(*registry_)
+                   .Add({})),
+      database_errors_(prometheus::BuildCounter()
+                           .Name("kvstream_database_errors_total")
+                           .Help("Failed database calls (apply, offsets, pings)")
+                           .Register(*registry_)
+                           .Add({})),
+      paused_(prometheus::BuildGauge()
+                  .Name("kvstream_paused_partitions")
+                  .Help("Partitions not fetching (database failing, or backlog)")
+                  .Register(*registry_)
+                  .Add({})),
+      assigned_(prometheus::BuildGauge()
+                    .Name("kvstream_assigned_partitions")
+                    .Help("Partitions this replica owns")
+                    .Register(*registry_)
+                    .Add({})),
+      lag_records_(prometheus::BuildGauge()
+                       .Name("kvstream_consumer_lag_records")
+                       .Help("Records in the partition not yet applied (end offset - applied)")
+                       .Register(*registry_)),
+      lag_seconds_(prometheus::BuildGauge()
+                       .Name("kvstream_consumer_lag_seconds")
+                       .Help("Age of the oldest record of the partition not yet applied")
+                       .Register(*registry_)) {
+  prometheus::BuildGauge()
+      .Name("kvstream_build_info")
+      .Help("Build information")
+      .Register(*registry_)
+      .Add({{"version", KVSTREAM_VERSION}, {"component", "consumer"}})
+      .Set(1);
+}
+
+void ConsumerMetrics::record(const apply::Progress& progress) {
+  for (const auto& b : progress.batches) {
+    applied_put_.Increment(static_cast<double>(b.puts));
+    applied_delete_.Increment(static_cast<double>(b.deletes));
+    consumed_.Increment(static_cast<double>(b.events_in));
+    batches_.Increment();
+    batch_size_.Observe(static_cast<double>(b.events_in));
+    for (double s : b.latencies) apply_latency_.Observe(s);
+  }
+  if (progress.retries > 0) {
+    retries_.Increment(static_cast<double>(progress.retries));
+    database_errors_.Increment(static_cast<double>(progress.retries));
+  }
+}
+
+void ConsumerMetrics::dead_lettered(const std::string& reason) {
+  dlq_.Add({{"reason", reason}}).Increment();
+}
+
+void ConsumerMetrics::database_error() { database_errors_.Increment(); }
+
+void ConsumerMetrics::set_partition_lag(int32_t partition, int64_t records, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = lag_.find(partition);
+  if (it == lag_.end()) {
+    const std::string p = std::to_string(partition);
+    it = lag_.emplace(partition, std::make_pair(&lag_records_.Add({{"partition", p}}),
+                                                &lag_seconds_.Add({{"partition", p}})))
+             .first;
+  }
+  it->second.first->Set(static_cast<double>(records));
+  it->second.second->Set(seconds);
+}
+
+void ConsumerMetrics::drop_partition(int32_t partition) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = lag_.find(partition);
+  if (it == lag_.end()) return;
+  lag_records_.Remove(it->second.first);
+  lag_seconds_.Remove(it->second.second);
+  lag_.erase(it);
+}
+
+void ConsumerMetrics::set_paused(size_t paused) { paused_.Set(static_cast<double>(paused)); }
+void ConsumerMetrics::set_assigned(size_t assigned) {
+  assigned_.Set(static_cast<double>(assigned));
+}
+
+std::string ConsumerMetrics::serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace kvstream

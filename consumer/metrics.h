@@ -1,0 +1,62 @@
+// The consumer's Prometheus metrics (prometheus-cpp core), served on
+// GET /metrics. One registry per process; families are created once here, so
+// every name and help text is in one place.
+//
+// Thread-safe: prometheus-cpp metrics are atomic; the per-partition gauges
+// (map) are guarded by `mu_`.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "apply/engine.h"
+
+namespace kvstream {
+
+class ConsumerMetrics {
+ public:
+  ConsumerMetrics();
+
+  // Counts the outcome of one pass of the apply engine.
+  void record(const apply::Progress& progress);
+  void dead_lettered(const std::string& reason);
+  void database_error();
+  void set_partition_lag(int32_t partition, int64_t records, double seconds);
+  void drop_partition(int32_t partition);
+  void set_paused(size_t paused);
+  void set_assigned(size_t assigned);
+
+  // The Prometheus text exposition of everything registered.
+  std::string serialize() const;
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& applied_;
+  prometheus::Counter& applied_put_;
+  prometheus::Counter& applied_delete_;
+  prometheus::Counter& consumed_;
+  prometheus::Counter& batches_;
+  prometheus::Histogram& batch_size_;
+  prometheus::Histogram& apply_latency_;
+  prometheus::Family<prometheus::Counter>& dlq_;
+  prometheus::Counter& retries_;
+  prometheus::Counter& database_errors_;
+  prometheus::Gauge& paused_;
+  prometheus::Gauge& assigned_;
+  prometheus::Family<prometheus::Gauge>& lag_records_;
+  prometheus::Family<prometheus::Gauge>& lag_seconds_;
+
+  std::mutex mu_;
+  std::map<int32_t, std::pair<prometheus::Gauge*, prometheus::Gauge*>> lag_;  // guarded by mu_
+};
+
+}  // namespace kvstream
