@@ -1,0 +1,155 @@
+// Fault injection with librdkafka's mock cluster (unit tests only; the real
+// broker is used by the integration and end-to-end tests): failed offset
+// commits and a broker that goes away.
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+// clang-format off: the mock API header needs rdkafka.h first.
+#include <librdkafka/rdkafka_mock.h>
+// clang-format on
+
+#include <future>
+#include <set>
+
+#include "producer/producer.h"
+#include "source/kafka_source.h"
+#include "tests/support/kafka_util.h"
+
+namespace kvstream::source {
+namespace {
+
+using namespace std::chrono_literals;
+
+class MockCluster {
+ public:
+  MockCluster() {
+    kafka::ConfPtr conf(rd_kafka_conf_new());
+    kafka::set_conf(conf.get(), "log_level", "0");
+    char err[256];
+    rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.release(), err, sizeof(err)));
+    cluster_ = rd_kafka_mock_cluster_new(rk_.get(), 1);
+    rd_kafka_mock_topic_create(cluster_, "events", 2, 1);
+  }
+  ~MockCluster() { rd_kafka_mock_cluster_destroy(cluster_); }
+  std::string bootstraps() const { return rd_kafka_mock_cluster_bootstraps(cluster_); }
+  rd_kafka_mock_cluster_t* get() { return cluster_; }
+
+ private:
+  kafka::HandlePtr rk_;
+  rd_kafka_mock_cluster_t* cluster_ = nullptr;
+};
+
+class FromBeginning : public KafkaSource::Listener {
+ public:
+  std::map<int32_t, int64_t> on_assign(const std::vector<int32_t>& p) override {
+    assigned.insert(p.begin(), p.end());
+    return {};
+  }
+  void on_revoke(const std::vector<int32_t>& p) override {
+    for (int32_t id : p) assigned.erase(id);
+  }
+  std::set<int32_t> assigned;
+};
+
+SourceSettings settings(const std::string& brokers) {
+  SourceSettings s;
+  s.kafka.brokers = brokers;
+  s.kafka.topic = "events";
+  s.group = "g";
+  s.kafka.properties["log_level"] = "0";
+  return s;
+}
+
+void produce(const std::string& brokers, int n, int first = 0) {
+  producer::ProducerSettings ps;
+  ps.kafka.brokers = brokers;
+  ps.kafka.topic = "events";
+  ps.kafka.properties["log_level"] = "0";
+  producer::Producer p(ps);
+  for (int i = first; i < first + n; ++i) p.put_sync("k" + std::to_string(i), "v");
+}
+
+TEST(KafkaSourceWithMockCluster, AFailedCommitIsMadeGoodByTheNextOne) {
+  MockCluster cluster;
+  const std::string brokers = cluster.bootstraps();
+  produce(brokers, 10);
+  FromBeginning listener;
+  KafkaSource source(settings(brokers), listener);
+  source.subscribe();
+  std::map<int32_t, int64_t> next;
+  int seen = 0;
+  for (int i = 0; i < 300 && seen < 10; ++i) {
+    if (auto r = source.poll(50ms)) {
+      next[r->partition] = r->offset + 1;
+      ++seen;
+    }
+  }
+  ASSERT_EQ(seen, 10);
+
+  const rd_kafka_resp_err_t errors[] = {RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE};
+  rd_kafka_mock_push_request_errors_array(cluster.get(), 8 /* OffsetCommit */, 1, errors);
+  source.commit(next);
+  for (int i = 0; i < 20; ++i) source.poll(50ms);  // serve the commit's result
+  EXPECT_NE(testing::committed_offsets(brokers, "g", "events"), next)
+      << "the injected error should have failed the first commit";
+
+  source.commit(next);  // the next batch's commit carries the same positions
+  bool committed = false;
+  for (int i = 0; i < 100 && !committed; ++i) {
+    source.poll(50ms);
+    committed = testing::committed_offsets(brokers, "g", "events") == next;
+  }
+  EXPECT_TRUE(committed);
+  source.close();
+}
+
+TEST(KafkaSourceWithMockCluster, SurvivesTheBrokerGoingAwayAndResumes) {
+  MockCluster cluster;
+  const std::string brokers = cluster.bootstraps();
+  produce(brokers, 4);
+  FromBeginning listener;
+  KafkaSource source(settings(brokers), listener);
+  source.subscribe();
+  int seen = 0;
+  for (int i = 0; i < 300 && seen < 4; ++i) {
+    if (source.poll(50ms)) ++seen;
+  }
+  ASSERT_EQ(seen, 4);
+
+  rd_kafka_mock_broker_set_down(cluster.get(), 1);
+  for (int i = 0; i < 20; ++i) EXPECT_FALSE(source.poll(50ms).has_value());  // no throw
+  rd_kafka_mock_broker_set_up(cluster.get(), 1);
+  produce(brokers, 3, 100);
+  std::set<std::string> keys;
+  for (int i = 0; i < 400 && keys.size() < 3; ++i) {
+    if (auto r = source.poll(50ms)) keys.insert(*r->key);
+  }
+  EXPECT_EQ(keys, (std::set<std::string>{"k100", "k101", "k102"}));
+  source.close();
+}
+
+TEST(ProducerWithMockCluster, EveryAcceptedEventHearsItsOutcomeWhenTheBrokerIsDown) {
+  MockCluster cluster;
+  rd_kafka_mock_broker_set_down(cluster.get(), 1);
+  producer::ProducerSettings ps;
+  ps.kafka.brokers = cluster.bootstraps();
+  ps.kafka.topic = "events";
+  ps.kafka.properties["log_level"] = "0";
+  ps.delivery_timeout = 1500ms;
+  ps.close_timeout = 3000ms;
+  std::atomic<int> failed{0}, delivered{0};
+  {
+    producer::Producer p(ps);
+    for (int i = 0; i < 50; ++i) {
+      auto invalid = p.put("k" + std::to_string(i), "v", {}, [&](const producer::Delivery& d) {
+        (d.ok() ? delivered : failed).fetch_add(1);
+      });
+      ASSERT_FALSE(invalid.has_value());
+    }
+    EXPECT_EQ(p.flush(10s), 0u);
+  }
+  EXPECT_EQ(delivered.load(), 0);
+  EXPECT_EQ(failed.load(), 50);
+}
+
+}  // namespace
+}  // namespace kvstream::source
