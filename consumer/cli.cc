@@ -110,6 +110,14 @@ int run_consumer_cli(int argc, char** argv) {
       ->envname("KVSTREAM_MAX_VALUE_BYTES")
       ->check(CLI::Range(size_t{1}, size_t{64} * 1024 * 1024))
       ->capture_default_str();
+  app.add_option("--cache-max-entries", s.cache_max_entries,
+                 "Entries the view cache holds at most (0 turns the cache off)")
+      ->envname("KVSTREAM_CACHE_MAX_ENTRIES")
+      ->capture_default_str();
+  app.add_option("--cache-max-bytes", s.cache_max_bytes,
+                 "Bytes of keys and values the view cache holds at most")
+      ->envname("KVSTREAM_CACHE_MAX_BYTES")
+      ->capture_default_str();
   bool no_migrate = false;
   app.add_flag("--no-migrate", no_migrate, "Do not apply pending migrations on start")
       ->envname("KVSTREAM_NO_MIGRATE");

@@ -68,6 +68,16 @@ ConsumerMetrics::ConsumerMetrics()
                     .Help("Partitions this replica owns")
                     .Register(*registry_)
                     .Add({})),
+      cache_(prometheus::BuildGauge()
+                 .Name("kvstream_cache")
+                 .Help("View cache figures: hits, misses and evictions since start; entries "
+                       "and bytes now")
+                 .Register(*registry_)),
+      cache_hits_(cache_.Add({{"figure", "hits"}})),
+      cache_misses_(cache_.Add({{"figure", "misses"}})),
+      cache_evictions_(cache_.Add({{"figure", "evictions"}})),
+      cache_entries_(cache_.Add({{"figure", "entries"}})),
+      cache_bytes_(cache_.Add({{"figure", "bytes"}})),
       lag_records_(prometheus::BuildGauge()
                        .Name("kvstream_consumer_lag_records")
                        .Help("Records in the partition not yet applied (end offset - applied)")
@@ -130,6 +140,14 @@ void ConsumerMetrics::drop_partition(int32_t partition) {
 void ConsumerMetrics::set_paused(size_t paused) { paused_.Set(static_cast<double>(paused)); }
 void ConsumerMetrics::set_assigned(size_t assigned) {
   assigned_.Set(static_cast<double>(assigned));
+}
+
+void ConsumerMetrics::set_cache(const cache::CacheStats& stats) {
+  cache_hits_.Set(static_cast<double>(stats.hits));
+  cache_misses_.Set(static_cast<double>(stats.misses));
+  cache_evictions_.Set(static_cast<double>(stats.evictions));
+  cache_entries_.Set(static_cast<double>(stats.entries));
+  cache_bytes_.Set(static_cast<double>(stats.bytes));
 }
 
 std::string ConsumerMetrics::serialize() const {

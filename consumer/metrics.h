@@ -18,6 +18,7 @@
 #include <string>
 
 #include "apply/engine.h"
+#include "cache/lru_cache.h"
 
 namespace kvstream {
 
@@ -33,6 +34,7 @@ class ConsumerMetrics {
   void drop_partition(int32_t partition);
   void set_paused(size_t paused);
   void set_assigned(size_t assigned);
+  void set_cache(const cache::CacheStats& stats);
 
   // The Prometheus text exposition of everything registered.
   std::string serialize() const;
@@ -52,6 +54,12 @@ class ConsumerMetrics {
   prometheus::Counter& database_errors_;
   prometheus::Gauge& paused_;
   prometheus::Gauge& assigned_;
+  prometheus::Family<prometheus::Gauge>& cache_;
+  prometheus::Gauge& cache_hits_;
+  prometheus::Gauge& cache_misses_;
+  prometheus::Gauge& cache_evictions_;
+  prometheus::Gauge& cache_entries_;
+  prometheus::Gauge& cache_bytes_;
   prometheus::Family<prometheus::Gauge>& lag_records_;
   prometheus::Family<prometheus::Gauge>& lag_seconds_;
 

@@ -42,9 +42,31 @@ void ConsumerService::start() {
     }
   }
 
+  if (settings_.cache_max_entries > 0) {
+    cache::ViewCacheOptions options;
+    options.max_entries = settings_.cache_max_entries;
+    options.max_bytes = settings_.cache_max_bytes;
+    cache_ = std::make_unique<cache::ViewCache>(options);
+  }
   offsets_store_ = std::make_unique<store::PgStore>(settings_.pg);
+  apply::ApplyWorkers::CommitHook after_commit;
+  if (cache_) {
+    after_commit = [this](const store::PartitionBatch& batch) {
+      for (const schema::Event& e : batch.events) {
+        cache::CachedRow row;
+        if (e.op == schema::Op::kPut) {
+          row.value = e.value;
+          row.content_type = e.content_type;
+        }
+        row.partition = batch.partition;
+        row.offset = e.position.offset;
+        cache_->apply(e.key, std::move(row));
+      }
+    };
+  }
   workers_ = std::make_unique<apply::ApplyWorkers>(
-      settings_.apply_workers, [&] { return std::make_unique<store::PgStore>(settings_.pg); });
+      settings_.apply_workers, [&] { return std::make_unique<store::PgStore>(settings_.pg); },
+      std::move(after_commit));
   engine_ = std::make_unique<apply::ApplyEngine>(settings_.source.kafka.topic, *offsets_store_,
                                                  *workers_, view_, settings_.batch);
   producer::ProducerSettings dlq_settings;
@@ -57,8 +79,13 @@ void ConsumerService::start() {
   reads_ = std::make_unique<store::PgReadPool>(settings_.pg, settings_.read_pool_size,
                                                std::chrono::milliseconds(2000));
   read_threads_ = std::make_unique<boost::asio::thread_pool>(settings_.read_pool_size);
-  api_ = std::make_unique<http::Api>(*reads_, view_, *read_threads_, settings_.limits,
-                                     [this] { return metrics_.serialize(); });
+  api_ = std::make_unique<http::Api>(
+      *reads_, view_, *read_threads_, settings_.limits,
+      [this] {
+        if (cache_) metrics_.set_cache(cache_->stats());
+        return metrics_.serialize();
+      },
+      cache_.get());
   server_ = std::make_unique<http::HttpServer>(
       settings_.http, [this](http::Request&& req, http::Responder respond) {
         api_->handle(std::move(req), std::move(respond));
@@ -87,10 +114,14 @@ void ConsumerService::stop() {
 
 std::map<int32_t, int64_t> ConsumerService::on_assign(const std::vector<int32_t>& partitions) {
   view_.set_joined(true);
+  if (const int32_t count = source_->partition_count(); count > 0) {
+    view_.set_partition_count(count);
+  }
   Backoff backoff(std::chrono::milliseconds(100), std::chrono::seconds(5));
   for (;;) {
     try {
       auto start = engine_->assign(partitions);
+      if (cache_) cache_->own_partitions(partitions);
       view_.set_database_ok(true);
       metrics_.set_assigned(view_.applied().size());
       return start;
@@ -116,6 +147,7 @@ void ConsumerService::on_revoke(const std::vector<int32_t>& partitions) {
   engine_->revoke(partitions, deadline);
   advance(false);
   for (int32_t p : partitions) {
+    if (cache_) cache_->drop_partition(p);
     paused_.erase(p);
     metrics_.drop_partition(p);
   }
@@ -168,7 +200,14 @@ void ConsumerService::advance(bool force) {
   if (progress.fatal) throw *progress.fatal;
   metrics_.record(progress);
   source_->commit(progress.applied);
-  for (const auto& [p, next] : progress.fenced) source_->seek(p, next);
+  for (const auto& [p, next] : progress.fenced) {
+    if (cache_) {
+      // What we cached may be older than what the other writer committed.
+      cache_->drop_partition(p);
+      cache_->own_partitions({p});
+    }
+    source_->seek(p, next);
+  }
   if (!progress.pause.empty()) {
     source_->pause(progress.pause);
     paused_.insert(progress.pause.begin(), progress.pause.end());

@@ -5,7 +5,9 @@
 // Threads:
 //   poll thread     Kafka poll, decode, batch, dispatch, collect outcomes,
 //                   commit offsets (owns the KafkaSource and the ApplyEngine)
-//   apply workers   apply_workers threads, each with its own connection
+//   apply workers   apply_workers threads, each with its own connection; after
+//                   each commit they write the batch's rows into the view
+//                   cache (deletes as negative entries)
 //   tombstone GC    one thread, small batches every gc_interval
 //   HTTP threads    the server's I/O threads
 //   read threads    database reads for HTTP
@@ -27,6 +29,7 @@
 #include "apply/applied_view.h"
 #include "apply/engine.h"
 #include "apply/workers.h"
+#include "cache/view_cache.h"
 #include "http/api.h"
 #include "http/server.h"
 #include "metrics.h"
@@ -52,6 +55,9 @@ struct ConsumerSettings {
   std::chrono::seconds tombstone_retention{24 * 3600};
   std::chrono::seconds gc_interval{60};
   size_t gc_batch = 1000;
+  // The view cache; 0 entries turns it off.
+  size_t cache_max_entries = 1 << 20;
+  size_t cache_max_bytes = size_t{256} << 20;
 };
 
 class ConsumerService : public source::KafkaSource::Listener {
@@ -86,6 +92,7 @@ class ConsumerService : public source::KafkaSource::Listener {
   const ConsumerSettings settings_;
   apply::AppliedView view_;
   ConsumerMetrics metrics_;
+  std::unique_ptr<cache::ViewCache> cache_;
   std::unique_ptr<store::PgStore> offsets_store_;  // poll thread: positions on assign
   std::unique_ptr<apply::ApplyWorkers> workers_;
   std::unique_ptr<apply::ApplyEngine> engine_;

@@ -28,6 +28,21 @@ void AppliedView::set_database_ok(bool ok, const std::string& reason) {
   database_reason_ = reason;
 }
 
+void AppliedView::set_partition_count(int32_t count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  partition_count_ = count;
+}
+
+bool AppliedView::database_ok() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return database_ok_;
+}
+
+int32_t AppliedView::partition_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return partition_count_;
+}
+
 std::map<int32_t, int64_t> AppliedView::applied() const {
   std::lock_guard<std::mutex> lock(mu_);
   return next_offsets_;

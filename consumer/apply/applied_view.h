@@ -20,10 +20,14 @@ class AppliedView {
   void set_applied(int32_t partition, int64_t next_offset);
   void set_joined(bool joined);
   void set_database_ok(bool ok, const std::string& reason = {});
+  void set_partition_count(int32_t count);
 
   // Owned partitions and the next offset each will apply (-1: none yet).
   std::map<int32_t, int64_t> applied() const;
   bool joined() const;
+  bool database_ok() const;
+  // Partitions of the topic (0 until known): with the key, where a key lives.
+  int32_t partition_count() const;
   // nullopt when ready; otherwise why not.
   std::optional<std::string> not_ready_reason() const;
 
@@ -32,6 +36,7 @@ class AppliedView {
   std::map<int32_t, int64_t> next_offsets_;
   bool joined_ = false;
   bool database_ok_ = true;
+  int32_t partition_count_ = 0;
   std::string database_reason_;
 };
 

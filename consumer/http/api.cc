@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "http/url.h"
+#include "source/partitioner.h"
 
 namespace kvstream::http {
 
@@ -37,12 +38,13 @@ bool is_read(beast_http::verb v) {
 
 Api::Api(store::PgReadPool& reads, const apply::AppliedView& view,
          boost::asio::thread_pool& db_executor, schema::Limits limits,
-         std::function<std::string()> metrics)
+         std::function<std::string()> metrics, cache::ViewCache* cache)
     : reads_(reads),
       view_(view),
       db_executor_(db_executor),
       limits_(limits),
-      metrics_(std::move(metrics)) {}
+      metrics_(std::move(metrics)),
+      cache_(cache) {}
 
 void Api::handle(Request&& req, Responder respond) {
   const unsigned version = req.version();
@@ -88,36 +90,71 @@ void Api::handle(Request&& req, Responder respond) {
   respond(json_error(beast_http::status::not_found, "no_route", "no route for " + path, version));
 }
 
+namespace {
+
+Response value_response(unsigned version, bool head, const cache::CachedRow& row,
+                        const char* cache_state, bool degraded) {
+  if (!row.value) {
+    Response res =
+        json_error(beast_http::status::not_found, "not_found", "no value for this key", version);
+    res.set("X-KV-Cache", cache_state);
+    if (degraded) res.set("X-KV-Degraded", "database-unavailable");
+    return res;
+  }
+  Response res{beast_http::status::ok, version};
+  const std::string position = to_string(Position{row.partition, row.offset});
+  res.set(beast_http::field::content_type,
+          row.content_type.empty() ? "application/octet-stream" : row.content_type);
+  res.set(beast_http::field::etag, "\"" + position + "\"");
+  res.set("X-KV-Position", position);
+  res.set("X-KV-Cache", cache_state);
+  if (degraded) res.set("X-KV-Degraded", "database-unavailable");
+  if (head) {
+    res.content_length(row.value->size());
+  } else {
+    res.body() = *row.value;
+  }
+  return res;
+}
+
+}  // namespace
+
 void Api::get_key(Request&& req, std::string key, Responder respond) {
   const unsigned version = req.version();
   const bool head = req.method() == beast_http::verb::head;
-  boost::asio::post(
-      db_executor_, [this, version, head, key = std::move(key), respond = std::move(respond)]() {
-        std::optional<store::StoredRow> row;
-        try {
-          row = reads_.get(key);
-        } catch (const Error& e) {
-          spdlog::warn("read of a key failed: {}", e.what());
-          return respond(json_error(beast_http::status::service_unavailable, "database_unavailable",
-                                    "the database could not be read; retry shortly", version));
-        }
-        if (!row || !row->value) {
-          return respond(json_error(beast_http::status::not_found, "not_found",
-                                    "no value for this key", version));
-        }
-        Response res{beast_http::status::ok, version};
-        const std::string position = to_string(row->position);
-        res.set(beast_http::field::content_type,
-                row->content_type.empty() ? "application/octet-stream" : row->content_type);
-        res.set(beast_http::field::etag, "\"" + position + "\"");
-        res.set("X-KV-Position", position);
-        if (head) {
-          res.content_length(row->value->size());
-        } else {
-          res.body() = std::move(*row->value);
-        }
-        respond(std::move(res));
-      });
+  const int32_t partition = source::partition_for_key(key, view_.partition_count());
+  const bool cacheable = cache_ != nullptr && partition >= 0;
+  if (cacheable) {
+    if (auto row = cache_->lookup(key, partition)) {
+      return respond(value_response(version, head, *row, "hit", !view_.database_ok()));
+    }
+  }
+  std::optional<cache::ReadTicket> ticket;
+  if (cacheable) ticket = cache_->begin_read(key, partition);
+  boost::asio::post(db_executor_, [this, version, head, partition, ticket, key = std::move(key),
+                                   respond = std::move(respond)]() {
+    std::optional<store::StoredRow> stored;
+    try {
+      stored = reads_.get(key);
+    } catch (const Error& e) {
+      spdlog::warn("read of a key failed: {}", e.what());
+      return respond(json_error(beast_http::status::service_unavailable, "database_unavailable",
+                                "the database could not be read; retry shortly", version));
+    }
+    cache::CachedRow row;
+    if (stored) {
+      row.value = std::move(stored->value);
+      row.content_type = std::move(stored->content_type);
+      row.partition = stored->position.partition;
+      row.offset = stored->position.offset;
+    } else {
+      row.partition = partition;
+      row.offset = cache::kAbsentOffset;
+    }
+    Response res = value_response(version, head, row, "miss", false);
+    if (ticket && row.partition == partition) cache_->fill(*ticket, key, std::move(row));
+    respond(std::move(res));
+  });
 }
 
 }  // namespace kvstream::http

@@ -3,7 +3,12 @@
 //
 //   GET|HEAD /v1/kv/{key}   200 raw value (stored content type, ETag,
 //                           X-KV-Position: partition:offset); 404 if missing
-//                           or deleted; 400 for a key that breaks the contract
+//                           or deleted; 400 for a key that breaks the contract.
+//                           Served from the view cache when it holds the key
+//                           (X-KV-Cache: hit), else from Postgres (miss); while
+//                           Postgres is down, hits still answer, marked
+//                           X-KV-Degraded: database-unavailable, and misses
+//                           answer 503
 //   GET /healthz            200 while the process serves
 //   GET /readyz             200 when ready; 503 with the reason otherwise
 //   GET /metrics            Prometheus text exposition
@@ -19,6 +24,7 @@
 #include <string>
 
 #include "apply/applied_view.h"
+#include "cache/view_cache.h"
 #include "http/server.h"
 #include "schema/codec.h"
 #include "store/pg_reader.h"
@@ -28,9 +34,10 @@ namespace kvstream::http {
 class Api {
  public:
   // `metrics` renders the Prometheus text for GET /metrics.
+  // `cache` may be null (no caching).
   Api(store::PgReadPool& reads, const apply::AppliedView& view,
       boost::asio::thread_pool& db_executor, schema::Limits limits,
-      std::function<std::string()> metrics);
+      std::function<std::string()> metrics, cache::ViewCache* cache = nullptr);
 
   void handle(Request&& req, Responder respond);
 
@@ -42,6 +49,7 @@ class Api {
   boost::asio::thread_pool& db_executor_;
   const schema::Limits limits_;
   const std::function<std::string()> metrics_;
+  cache::ViewCache* const cache_;
 };
 
 }  // namespace kvstream::http

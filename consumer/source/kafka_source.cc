@@ -163,6 +163,19 @@ std::vector<int32_t> KafkaSource::assignment() const {
   return out;
 }
 
+int32_t KafkaSource::partition_count() {
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), settings_.kafka.topic.c_str(), nullptr);
+  const auto err = rd_kafka_metadata(rk_.get(), 0, rkt, &md, 5000);
+  rd_kafka_topic_destroy(rkt);
+  int32_t n = 0;
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && md->topics[0].err == 0) {
+    n = md->topics[0].partition_cnt;
+  }
+  if (md) rd_kafka_metadata_destroy(md);
+  return n;
+}
+
 int64_t KafkaSource::end_offset(int32_t partition) const {
   int64_t low = 0, high = 0;
   if (rd_kafka_get_watermark_offsets(rk_.get(), settings_.kafka.topic.c_str(), partition, &low,

@@ -59,6 +59,9 @@ class KafkaSource {
   // -1 when not known yet.
   int64_t end_offset(int32_t partition) const;
 
+  // The topic's partition count from the broker's metadata; 0 if unknown.
+  int32_t partition_count();
+
   // Leaves the group (revoking everything through the Listener).
   void close();
 
