@@ -1,10 +1,16 @@
 #include "common/config.h"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
 
 extern char** environ;
 
@@ -24,6 +30,10 @@ void add_log_options(CLI::App& app, LogSettings& log) {
       ->envname("KVSTREAM_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
+  app.add_option("--log-format", log.format, "text, or json (one object a line)")
+      ->envname("KVSTREAM_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
 }
 
 void read_kafka_passthrough(KafkaSettings& kafka) {
@@ -41,12 +51,176 @@ void read_kafka_passthrough(KafkaSettings& kafka) {
   }
 }
 
+namespace {
+
+// The message, escaped as the inside of a JSON string.
+class JsonMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    for (char c : msg.payload) {
+      switch (c) {
+        case '"':
+          dest.append(std::string_view("\\\""));
+          break;
+        case '\\':
+          dest.append(std::string_view("\\\\"));
+          break;
+        case '\n':
+          dest.append(std::string_view("\\n"));
+          break;
+        case '\t':
+          dest.append(std::string_view("\\t"));
+          break;
+        case '\r':
+          dest.append(std::string_view("\\r"));
+          break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            dest.append(std::string_view(buf));
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonMessage>();
+  }
+};
+
+bool is_secret_name(std::string name) {
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const char* word : {"password", "secret", "token", "credential", "key.pem"}) {
+    if (name.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+void collect_envnames(const CLI::App& app, std::set<std::string>& out) {
+  for (const CLI::Option* opt : app.get_options()) {
+    if (!opt->get_envname().empty()) out.insert(opt->get_envname());
+  }
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    collect_envnames(*sub, out);
+  }
+}
+
+}  // namespace
+
 void setup_logging(const LogSettings& log) {
   auto logger = spdlog::stdout_logger_mt("kvstream");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  if (log.format == "json") {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<JsonMessage>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%*"})");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  }
   logger->set_level(spdlog::level::from_str(log.level));
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
 }
+
+}  // namespace kvstream
+
+namespace kvstream {
+
+void read_env_files(const CLI::App& app) {
+  std::set<std::string> names;
+  collect_envnames(app, names);
+  for (const std::string& name : names) {
+    const char* file = std::getenv((name + "_FILE").c_str());
+    if (file == nullptr || std::getenv(name.c_str()) != nullptr) continue;
+    std::ifstream in(file);
+    if (!in) throw std::runtime_error(name + "_FILE: cannot read " + file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string value = ss.str();
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+    setenv(name.c_str(), value.c_str(), 0);
+  }
+}
+
+std::vector<std::string> unknown_env(const CLI::App& app) {
+  std::set<std::string> known;
+  collect_envnames(app, known);
+  std::vector<std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    const std::string name(entry.substr(0, entry.find('=')));
+    if (name.rfind("KVSTREAM_", 0) != 0 || name.rfind("KVSTREAM_KAFKA_", 0) == 0) continue;
+    if (name.rfind("KVSTREAM_TEST_", 0) == 0) continue;  // the test environment's
+    std::string base = name;
+    if (base.size() > 5 && base.compare(base.size() - 5, 5, "_FILE") == 0) {
+      base.resize(base.size() - 5);
+    }
+    if (!known.count(base)) out.push_back(name);
+  }
+  return out;
+}
+
+std::string mask_uri_password(const std::string& uri) {
+  const auto scheme = uri.find("://");
+  std::string out = uri;
+  if (scheme != std::string::npos) {
+    const auto at = out.find('@', scheme + 3);
+    const auto colon = out.find(':', scheme + 3);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // key=value form and URI parameters: password=...
+  for (size_t pos = out.find("password="); pos != std::string::npos;
+       pos = out.find("password=", pos + 1)) {
+    const size_t start = pos + 9;
+    const size_t end = out.find_first_of("& ", start);
+    out.replace(start, (end == std::string::npos ? out.size() : end) - start, "***");
+  }
+  return out;
+}
+
+std::string describe_config(const CLI::App& app, const KafkaSettings& kafka) {
+  std::ostringstream out;
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_lnames().empty()) continue;
+    const std::string& name = opt->get_lnames().front();
+    if (name == "help" || name == "print-config") continue;
+    std::string value = opt->count() > 0 ? opt->as<std::string>() : opt->get_default_str();
+    if (value.empty() && opt->count() == 0) value = "(unset)";
+    if (is_secret_name(name)) {
+      value = value.empty() ? "" : "***";
+    } else if (value.find("://") != std::string::npos ||
+               value.find("password=") != std::string::npos) {
+      value = mask_uri_password(value);
+    }
+    out << name << " = " << value;
+    if (!opt->get_envname().empty()) out << "    # " << opt->get_envname();
+    out << "\n";
+  }
+  for (const auto& [name, value] : kafka.properties) {
+    out << "kafka." << name << " = " << (is_secret_name(name) ? "***" : value) << "\n";
+  }
+  return out.str();
+}
+
+namespace {
+
+void kafka_log(const rd_kafka_t*, int level, const char* facility, const char* message) {
+  // syslog levels: 0 emerg .. 7 debug
+  const auto lvl = level <= 3   ? spdlog::level::err
+                   : level == 4 ? spdlog::level::warn
+                   : level <= 6 ? spdlog::level::info
+                                : spdlog::level::debug;
+  spdlog::log(lvl, "kafka {}: {}", facility, message);
+}
+
+}  // namespace
+
+void route_kafka_logs(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, &kafka_log); }
 
 }  // namespace kvstream

@@ -120,13 +120,30 @@ int run_consumer_cli(int argc, char** argv) {
       ->capture_default_str();
   bool no_migrate = false;
   app.add_flag("--no-migrate", no_migrate, "Do not apply pending migrations on start")
-      ->envname("KVSTREAM_NO_MIGRATE");
+      ->envname("KVSTREAM_NO_MIGRATE")
+      ->capture_default_str();
+  bool print_config = false;
+  app.add_flag("--print-config", print_config,
+               "Print the effective configuration (secrets masked) and exit");
+  app.footer(
+      "Every option can also be set by its environment variable, or from a file named by "
+      "<VARIABLE>_FILE (for secrets). librdkafka properties pass through as "
+      "KVSTREAM_KAFKA_<PROPERTY> (dots as underscores), e.g. "
+      "KVSTREAM_KAFKA_SECURITY_PROTOCOL=ssl.");
   auto* migrate = app.add_subcommand("migrate", "Apply pending Postgres migrations and exit");
 
   try {
+    read_env_files(app);
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitConfig;
+    // One clear line: which setting, and why.
+    std::cerr << "kvstream-consumer: " << e.what() << " (see --help)" << std::endl;
+    return kExitConfig;
+  } catch (const std::exception& e) {
+    std::cerr << "kvstream-consumer: " << e.what() << std::endl;
+    return kExitConfig;
   }
   if (!split_host_port(http_addr, s.http.address, s.http.port)) {
     std::cerr << "kvstream-consumer: KVSTREAM_HTTP_ADDR must be host:port, got '" << http_addr
@@ -141,7 +158,14 @@ int run_consumer_cli(int argc, char** argv) {
   s.source.session_timeout = std::chrono::milliseconds(session_timeout_ms);
   s.migrate_on_start = !no_migrate;
   read_kafka_passthrough(s.source.kafka);
+  if (print_config) {
+    std::cout << describe_config(app, s.source.kafka);
+    return kExitOk;
+  }
   setup_logging(log);
+  for (const std::string& name : unknown_env(app)) {
+    spdlog::warn("{} is set but is not a kvstream setting (misspelt?); it is ignored", name);
+  }
 
   if (migrate->parsed()) {
     try {

@@ -39,6 +39,7 @@ KafkaSource::KafkaSource(SourceSettings settings, Listener& listener)
   for (const auto& [name, value] : settings_.kafka.properties) {
     kafka::set_conf(conf.get(), name, value);
   }
+  route_kafka_logs(conf.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
   rd_kafka_conf_set_opaque(conf.get(), this);
 
