@@ -159,8 +159,22 @@ void ConsumerService::dead_letter(const schema::Record& record,
                                   const schema::ValidationError& why) {
   spdlog::warn("partition {} offset {}: {} ({}); to {}", record.partition, record.offset,
                schema::reason_code(why.reason), why.message, settings_.dlq_topic);
-  const schema::Record dlq = schema::make_dlq_record(record, why);
+  schema::Record dlq = schema::make_dlq_record(record, why);
   Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(5));
+  // A record too large for the dead-letter topic must not block its
+  // partition: it is dead-lettered without its value, saying so.
+  auto omit_value = [&](const std::string& reason) {
+    if (!dlq.value) return false;
+    spdlog::warn("dead-letter record too large ({}); sending it without its value", reason);
+    dlq.headers.push_back(
+        {std::string(schema::kDlqValueOmittedHeader), std::to_string(dlq.value->size())});
+    dlq.value.reset();
+    return true;
+  };
+  auto too_large = [](const std::string& what) {
+    return what.find("too large") != std::string::npos ||
+           what.find("TOO_LARGE") != std::string::npos;
+  };
   // The applied position moves past this record only once the dead-letter
   // topic has acknowledged it.
   while (!stopping_.load()) {
@@ -175,8 +189,10 @@ void ConsumerService::dead_letter(const schema::Record& record,
         metrics_.dead_lettered(schema::reason_code(why.reason));
         return;
       }
+      if (too_large(*d.error) && omit_value(*d.error)) continue;
       spdlog::warn("dead-letter delivery failed: {}", *d.error);
     } catch (const Error& e) {
+      if (too_large(e.what()) && omit_value(e.what())) continue;
       spdlog::warn("dead-letter send failed: {}", e.what());
     }
     std::this_thread::sleep_for(backoff.next());

@@ -92,9 +92,27 @@ std::optional<ValidationError> validate_traceparent(std::string_view tp) {
   return std::nullopt;
 }
 
+std::optional<ValidationError> validate_header_size(std::string_view name, std::string_view value,
+                                                    const Limits& limits) {
+  if (value.size() > limits.max_header_bytes) {
+    return error(Reason::kHeaderTooLarge, "header " + std::string(name.substr(0, 64)) + " is " +
+                                              std::to_string(value.size()) +
+                                              " bytes; the limit is " +
+                                              std::to_string(limits.max_header_bytes));
+  }
+  return std::nullopt;
+}
+
+// The rules in the order decode applies them, so that both report the same
+// reason for the same record.
 EncodeResult encode(Op op, std::string_view key, const std::optional<std::string>& value,
                     const EncodeOptions& options, const Limits& limits) {
   if (auto e = validate_key(key, limits)) return *e;
+  if (auto e = validate_header_size(kContentTypeHeader, options.content_type, limits)) return *e;
+  if (auto e = validate_header_size(kTraceparentHeader, options.traceparent, limits)) return *e;
+  if (options.explicit_op) {
+    if (auto e = validate_header_size(kOpHeader, to_string(op), limits)) return *e;
+  }
   if (auto e = validate_value(value, limits)) return *e;
   Record r;
   r.key = std::string(key);
@@ -200,11 +218,8 @@ DecodeResult decode(const Record& record, const Limits& limits) {
   if (!record.key) return error(Reason::kMissingKey, "record has no key");
   if (auto e = validate_key(*record.key, limits)) return *e;
   for (const Header& h : record.headers) {
-    if (h.value && h.value->size() > limits.max_header_bytes) {
-      return error(Reason::kHeaderTooLarge,
-                   "header " + h.name.substr(0, 64) + " is " + std::to_string(h.value->size()) +
-                       " bytes; the limit is " + std::to_string(limits.max_header_bytes));
-    }
+    if (!h.value) continue;
+    if (auto e = validate_header_size(h.name, *h.value, limits)) return *e;
   }
 
   Event ev;

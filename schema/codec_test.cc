@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "schema/dlq.h"
 
 namespace kvstream::schema {
@@ -116,6 +118,24 @@ TEST(Codec, EncodeValidatesLikeDecode) {
   EXPECT_EQ(std::get<Event>(decode(del)).op, Op::kDelete);
 
   EXPECT_EQ(std::get<ValidationError>(encode_put("", "v")).reason, Reason::kEmptyKey);
+}
+
+TEST(Codec, EncodeRefusesHeadersThatDecodeWouldRefuse) {
+  // A later traceparent version may carry more fields, but not past the
+  // header limit: what encode sends, decode must accept.
+  const std::string long_traceparent =
+      "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-" + std::string(4096, 'x');
+  EXPECT_EQ(std::get<ValidationError>(encode_put("k", "v", {"", long_traceparent, false})).reason,
+            Reason::kHeaderTooLarge);
+  Limits limits;
+  limits.max_header_bytes = 8;
+  EXPECT_EQ(
+      std::get<ValidationError>(encode_delete("k", {"application/json", "", false}, limits)).reason,
+      Reason::kHeaderTooLarge);
+  limits.max_header_bytes = 4;
+  EXPECT_EQ(std::get<ValidationError>(encode_delete("k", {"", "", true}, limits)).reason,
+            Reason::kHeaderTooLarge);
+  EXPECT_TRUE(std::holds_alternative<Record>(encode_delete("k", {"", "", false}, limits)));
 }
 
 TEST(Codec, ReasonCodesAreDistinct) {

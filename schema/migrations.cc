@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "common/error.h"
 
@@ -27,9 +28,14 @@ std::string checksum(const std::string& text) {
 // Releases the advisory lock when the scope ends, whatever happened.
 class AdvisoryLock {
  public:
+  // Waits as long as another runner holds the lock, whatever the session's
+  // statement_timeout: a session-level lock taken in a transaction outlives
+  // it, and SET LOCAL lifts the timeout for this wait only.
   explicit AdvisoryLock(pqxx::connection& conn) : conn_(conn) {
-    pqxx::nontransaction(conn_).exec("SELECT pg_advisory_lock(" +
-                                     std::to_string(kMigrationLockKey) + ")");
+    pqxx::work tx(conn_);
+    tx.exec("SET LOCAL statement_timeout = 0");
+    tx.exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLockKey) + ")");
+    tx.commit();
   }
   ~AdvisoryLock() {
     try {
@@ -54,7 +60,8 @@ std::vector<Migration> load_migrations(const std::vector<EmbeddedMigration>& fil
     std::string file = f.file;
     auto underscore = file.find('_');
     auto dot = file.rfind(".sql");
-    if (underscore == std::string::npos || dot == std::string::npos || underscore == 0) {
+    if (underscore == std::string::npos || dot == std::string::npos || underscore == 0 ||
+        underscore > 9 || dot < underscore || file.find_first_not_of("0123456789") != underscore) {
       throw Error(ErrorKind::kFatal, "migration file name must be NNNN_name.sql: " + file);
     }
     Migration m;
@@ -117,6 +124,8 @@ MigrateResult migrate(pqxx::connection& conn, const std::vector<Migration>& migr
       }
       try {
         pqxx::work tx(conn);
+        // A migration may take longer than the caller's statement timeout.
+        tx.exec("SET LOCAL statement_timeout = 0");
         tx.exec(m.sql);
         tx.exec_params(
             "INSERT INTO kvstream_migrations (version, name, checksum) VALUES ($1, $2, $3)",
@@ -133,9 +142,15 @@ MigrateResult migrate(pqxx::connection& conn, const std::vector<Migration>& migr
     for (const auto& [version, sum] : applied)
       result.current_version = std::max(result.current_version, version);
     for (int v : result.applied) result.current_version = std::max(result.current_version, v);
+  } catch (const Error&) {
+    throw;
   } catch (const pqxx::broken_connection& e) {
     throw Error(ErrorKind::kTransient,
                 std::string("database connection lost during migration: ") + e.what());
+  } catch (const std::exception& e) {
+    // The lock or the bookkeeping table failed (permissions, a cancelled
+    // statement): nothing was applied by this statement.
+    throw Error(ErrorKind::kFatal, std::string("migrating the database: ") + e.what());
   }
   return result;
 }

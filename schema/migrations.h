@@ -6,6 +6,9 @@
 // running is a no-op. A migration that fails rolls back and leaves the
 // database as it was before that migration. An applied migration whose text
 // changed is refused (edit by adding a new migration, never in place).
+// Waiting for the lock and running a migration are exempt from the
+// connection's statement_timeout, so a replica waits out another's long
+// migration instead of failing.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -37,7 +40,8 @@ struct MigrateResult {
 };
 
 // Applies pending migrations. Throws kvstream::Error: transient for a broken
-// connection, fatal for a failed migration or a checksum mismatch.
+// connection, fatal for anything else (a failed migration, a checksum
+// mismatch, a refused lock or bookkeeping statement).
 MigrateResult migrate(pqxx::connection& conn, const std::vector<Migration>& migrations);
 
 // Versions recorded in the database (empty if it was never migrated).

@@ -1,9 +1,8 @@
-// PgStore, PgReadPool and the migrations against a real Postgres server.
+// PgStore and PgReadPool against a real Postgres server.
 #include "store/pg_store.h"
 
 #include <gtest/gtest.h>
 
-#include "common/error.h"
 #include "schema/migrations.h"
 #include "store/pg_reader.h"
 #include "tests/support/test_database.h"
@@ -108,41 +107,6 @@ TEST_F(PgStoreTest, KeysWithQuotesAndBackslashesRoundTrip) {
   store_.apply(batch(0, store::kNoOffset, 1, {put(0, 0, key, "v")}));
   EXPECT_EQ(get(key)->value, "v");
   EXPECT_FALSE(get("NULL").has_value());
-}
-
-TEST(Migrations, FreshDatabaseThenRerunIsANoOp) {
-  TestDatabase db;
-  auto conn = db.connect();
-  auto migrations = schema::load_migrations(schema::embedded_migrations());
-  auto first = schema::migrate(*conn, migrations);
-  EXPECT_EQ(first.applied.size(), migrations.size());
-  EXPECT_EQ(first.current_version, migrations.back().version);
-  auto second = schema::migrate(*conn, migrations);
-  EXPECT_TRUE(second.applied.empty());
-  EXPECT_EQ(second.current_version, migrations.back().version);
-  pqxx::nontransaction tx(*conn);
-  EXPECT_EQ(tx.exec("SELECT count(*) FROM kv")[0][0].as<int>(), 0);
-}
-
-TEST(Migrations, AFailingMigrationRollsBackAndLeavesTheDatabaseUsable) {
-  TestDatabase db;
-  auto conn = db.connect();
-  std::vector<schema::EmbeddedMigration> files = schema::embedded_migrations();
-  files.push_back(
-      {"9001_broken.sql", "CREATE TABLE half_done (x int); SELECT no_such_function();"});
-  EXPECT_THROW(schema::migrate(*conn, schema::load_migrations(files)), Error);
-  EXPECT_EQ(schema::applied_versions(*conn), std::vector<int>{1});
-  pqxx::nontransaction tx(*conn);
-  EXPECT_TRUE(tx.exec("SELECT to_regclass('half_done') IS NULL")[0][0].as<bool>());
-  tx.exec("INSERT INTO kv (key, src_partition, src_offset) VALUES ('k', 0, 0)");
-}
-
-TEST(Migrations, AnEditedMigrationIsRefused) {
-  TestDatabase db;
-  auto conn = db.connect();
-  schema::migrate(*conn, schema::load_migrations(schema::embedded_migrations()));
-  std::vector<schema::EmbeddedMigration> edited = {{"0001_init.sql", "SELECT 1;"}};
-  EXPECT_THROW(schema::migrate(*conn, schema::load_migrations(edited)), Error);
 }
 
 }  // namespace

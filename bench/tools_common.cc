@@ -1,0 +1,41 @@
+#include <unistd.h>
+
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "bench/tools.h"
+#include "schema/migrations.h"
+
+namespace kvstream::bench {
+
+CostWindow::CostWindow(Watched watched) : watched_(watched), start_(SteadyClock::now()) {
+  self_ = process_cost(getpid());
+  if (watched_.postmaster > 0) pg_ = process_tree_cost(watched_.postmaster);
+  if (watched_.broker > 0) broker_ = process_cost(watched_.broker);
+  if (watched_.replica > 0) replica_ = process_cost(watched_.replica);
+  machine_ = machine_cost();
+}
+
+void CostWindow::report_usage() const {
+  const auto both = [](const std::string& who, const Cost& c) {
+    if (!c.ok) return;
+    report(who + "_cpu_s", c.cpu_s);
+    report(who + "_runq_s", c.runq_s);
+  };
+  report("window_s", seconds_since(start_));
+  report("cores", std::thread::hardware_concurrency());
+  report("machine_cpu_s", (machine_cost() - machine_).cpu_s);
+  // Only CPU for this process: its threads that ended took their run-queue
+  // time with them.
+  report("self_cpu_s", (process_cost(getpid()) - self_).cpu_s);
+  if (watched_.postmaster > 0) both("pg", process_tree_cost(watched_.postmaster) - pg_);
+  if (watched_.broker > 0) both("broker", process_cost(watched_.broker) - broker_);
+  if (watched_.replica > 0) both("replica", process_cost(watched_.replica) - replica_);
+}
+
+void migrate_database(const std::string& pg_url) {
+  pqxx::connection conn(pg_url);
+  schema::migrate(conn, schema::load_migrations(schema::embedded_migrations()));
+}
+
+}  // namespace kvstream::bench

@@ -1,0 +1,208 @@
+// The Postgres migrations (schema/migrations.h, schema/sql/) against a real
+// server: a fresh database, re-runs, failures, concurrent runners, and the
+// `kvstream-consumer migrate` admin command.
+#include "schema/migrations.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "common/error.h"
+#include "tests/support/process.h"
+#include "tests/support/test_database.h"
+#include "tests/support/test_env.h"
+
+namespace kvstream::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<schema::Migration> embedded() {
+  return schema::load_migrations(schema::embedded_migrations());
+}
+
+int count(pqxx::connection& conn, const std::string& sql) {
+  return pqxx::nontransaction(conn).exec(sql)[0][0].as<int>();
+}
+
+// name -> "type nullable" of the columns of `table`, as Postgres reports them.
+std::map<std::string, std::string> columns(pqxx::connection& conn, const std::string& table) {
+  pqxx::nontransaction tx(conn);
+  std::map<std::string, std::string> out;
+  for (const auto& row :
+       tx.exec_params("SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                      "WHERE table_name = $1",
+                      table)) {
+    out[row[0].as<std::string>()] =
+        row[1].as<std::string>() + (row[2].as<std::string>() == "YES" ? " null" : "");
+  }
+  return out;
+}
+
+TEST(Migrations, FreshDatabaseThenRerunIsANoOp) {
+  TestDatabase db;
+  auto conn = db.connect();
+  auto migrations = embedded();
+  auto first = schema::migrate(*conn, migrations);
+  EXPECT_EQ(first.applied.size(), migrations.size());
+  EXPECT_EQ(first.current_version, migrations.back().version);
+  auto second = schema::migrate(*conn, migrations);
+  EXPECT_TRUE(second.applied.empty());
+  EXPECT_EQ(second.current_version, migrations.back().version);
+  EXPECT_EQ(count(*conn, "SELECT count(*) FROM kv"), 0);
+}
+
+TEST(Migrations, CreatesTheDocumentedTables) {
+  TestDatabase db;
+  auto conn = db.connect();
+  schema::migrate(*conn, embedded());
+  EXPECT_EQ(columns(*conn, "kv"),
+            (std::map<std::string, std::string>{{"key", "text"},
+                                                {"value", "bytea null"},
+                                                {"content_type", "text null"},
+                                                {"src_partition", "integer"},
+                                                {"src_offset", "bigint"},
+                                                {"updated_at", "timestamp with time zone"}}));
+  EXPECT_EQ(columns(*conn, "kv_offsets"),
+            (std::map<std::string, std::string>{{"topic", "text"},
+                                                {"partition", "integer"},
+                                                {"next_offset", "bigint"},
+                                                {"updated_at", "timestamp with time zone"}}));
+  EXPECT_EQ(columns(*conn, "kvstream_migrations"),
+            (std::map<std::string, std::string>{{"version", "integer"},
+                                                {"name", "text"},
+                                                {"checksum", "text"},
+                                                {"applied_at", "timestamp with time zone"}}));
+  // Keys sort bytewise whatever the database's collation, so a prefix scan
+  // is a range scan of the primary key.
+  pqxx::nontransaction tx(*conn);
+  EXPECT_EQ(tx.exec("SELECT collation_name FROM information_schema.columns "
+                    "WHERE table_name = 'kv' AND column_name = 'key'")[0][0]
+                .as<std::string>(),
+            "C");
+  tx.exec("SET enable_seqscan = off");
+  std::string plan;
+  for (const auto& row : tx.exec("EXPLAIN SELECT key FROM kv WHERE key LIKE 'user:%'")) {
+    plan += row[0].as<std::string>() + "\n";
+  }
+  EXPECT_NE(plan.find("Index Cond: ((key >= 'user:'::text) AND (key < 'user;'::text))"),
+            std::string::npos)
+      << plan;
+}
+
+TEST(Migrations, AFailingMigrationRollsBackAndLeavesTheDatabaseUsable) {
+  TestDatabase db;
+  auto conn = db.connect();
+  std::vector<schema::EmbeddedMigration> files = schema::embedded_migrations();
+  files.push_back(
+      {"9001_broken.sql", "CREATE TABLE half_done (x int); SELECT no_such_function();"});
+  EXPECT_THROW(schema::migrate(*conn, schema::load_migrations(files)), Error);
+  EXPECT_EQ(schema::applied_versions(*conn), std::vector<int>{1});
+  pqxx::nontransaction tx(*conn);
+  EXPECT_TRUE(tx.exec("SELECT to_regclass('half_done') IS NULL")[0][0].as<bool>());
+  tx.exec("INSERT INTO kv (key, src_partition, src_offset) VALUES ('k', 0, 0)");
+}
+
+TEST(Migrations, AnEditedMigrationIsRefused) {
+  TestDatabase db;
+  auto conn = db.connect();
+  schema::migrate(*conn, embedded());
+  std::vector<schema::EmbeddedMigration> edited = {{"0001_init.sql", "SELECT 1;"}};
+  EXPECT_THROW(schema::migrate(*conn, schema::load_migrations(edited)), Error);
+}
+
+TEST(Migrations, ConcurrentRunnersApplyEachMigrationExactlyOnce) {
+  TestDatabase db;
+  // A slow migration widens the window in which the runners overlap; it
+  // fails if it runs twice (the table exists).
+  std::vector<schema::EmbeddedMigration> files = schema::embedded_migrations();
+  files.push_back({"9001_slow.sql", "SELECT pg_sleep(0.5); CREATE TABLE slow_done (x int);"});
+  const auto migrations = schema::load_migrations(files);
+
+  constexpr int kRunners = 8;
+  std::vector<std::unique_ptr<pqxx::connection>> conns;
+  for (int i = 0; i < kRunners; ++i) conns.push_back(db.connect());
+  std::promise<void> go;
+  std::shared_future<void> start = go.get_future().share();
+  std::vector<std::future<schema::MigrateResult>> runs;
+  for (int i = 0; i < kRunners; ++i) {
+    runs.push_back(std::async(std::launch::async, [&, i] {
+      start.wait();
+      return schema::migrate(*conns[i], migrations);
+    }));
+  }
+  go.set_value();
+  std::multiset<int> applied;
+  for (auto& run : runs) {
+    schema::MigrateResult result = run.get();  // rethrows a runner's error
+    applied.insert(result.applied.begin(), result.applied.end());
+    EXPECT_EQ(result.current_version, 9001);
+  }
+  EXPECT_EQ(applied, (std::multiset<int>{1, 9001}));
+  auto conn = db.connect();
+  EXPECT_EQ(schema::applied_versions(*conn), (std::vector<int>{1, 9001}));
+}
+
+TEST(Migrations, AWaitingRunnerOutlastsItsStatementTimeout) {
+  // Replicas connect with a statement timeout; one that starts while another
+  // runs a long migration waits for it instead of failing, and a migration
+  // longer than the timeout still completes.
+  TestDatabase db;
+  std::vector<schema::EmbeddedMigration> files = schema::embedded_migrations();
+  files.push_back({"9001_slow.sql", "SELECT pg_sleep(1.5); CREATE TABLE slow_done (x int);"});
+  const auto migrations = schema::load_migrations(files);
+  auto first = db.connect();
+  auto second = db.connect();
+  pqxx::nontransaction(*first).exec("SET statement_timeout = 300");
+  pqxx::nontransaction(*second).exec("SET statement_timeout = 300");
+
+  auto slow = std::async(std::launch::async, [&] { return schema::migrate(*first, migrations); });
+  std::this_thread::sleep_for(300ms);  // the first runner holds the lock
+  const schema::MigrateResult waited = schema::migrate(*second, migrations);
+  const schema::MigrateResult ran = slow.get();
+  EXPECT_EQ(ran.applied.size() + waited.applied.size(), 2u);
+  EXPECT_EQ(waited.current_version, 9001);
+  EXPECT_EQ(schema::applied_versions(*second), (std::vector<int>{1, 9001}));
+}
+
+TEST(MigrateCommand, AppliesTheMigrationsThenIsANoOp) {
+  TestDatabase db;
+  const std::map<std::string, std::string> env{{"KVSTREAM_PG_URL", db.url()},
+                                               {"KVSTREAM_BROKERS", "127.0.0.1:1"}};
+  auto first = run_command({bin_dir() + "/kvstream-consumer", "migrate"}, env);
+  EXPECT_EQ(first.exit_code, 0) << first.out;
+  EXPECT_NE(first.out.find("database schema at version 1; applied 1 migration(s)"),
+            std::string::npos)
+      << first.out;
+  auto conn = db.connect();
+  EXPECT_EQ(count(*conn,
+                  "SELECT count(*) FROM information_schema.tables WHERE table_name IN "
+                  "('kv', 'kv_offsets', 'kvstream_migrations')"),
+            3);
+  EXPECT_EQ(schema::applied_versions(*conn), std::vector<int>{1});
+
+  auto second = run_command({bin_dir() + "/kvstream-consumer", "migrate"}, env);
+  EXPECT_EQ(second.exit_code, 0) << second.out;
+  EXPECT_NE(second.out.find("applied 0 migration(s)"), std::string::npos) << second.out;
+}
+
+TEST(MigrateCommand, AnUnreachableDatabaseFailsWithOneClearLine) {
+  // A port nothing listens on: bind one, then close it.
+  auto port = run_command({"/usr/bin/python3", "-c",
+                           "import socket;s=socket.socket();s.bind(('127.0.0.1',0));"
+                           "print(s.getsockname()[1])"});
+  const std::string url =
+      "postgresql://postgres@127.0.0.1:" + std::to_string(std::stoi(port.out)) + "/nowhere";
+  auto r = run_command({bin_dir() + "/kvstream-consumer", "migrate"},
+                       {{"KVSTREAM_PG_URL", url}, {"KVSTREAM_BROKERS", "127.0.0.1:1"}}, 30s);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("kvstream-consumer migrate: connecting to Postgres"), std::string::npos)
+      << r.out;
+}
+
+}  // namespace
+}  // namespace kvstream::testing
