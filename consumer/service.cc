@@ -122,6 +122,14 @@ std::map<int32_t, int64_t> ConsumerService::on_assign(const std::vector<int32_t>
     try {
       auto start = engine_->assign(partitions);
       if (cache_) cache_->own_partitions(partitions);
+      // Commit the positions taken over: the previous owner's last commits
+      // may have been refused by the rebalance, and without new events this
+      // replica would otherwise never commit them (false lag).
+      std::map<int32_t, int64_t> known;
+      for (const auto& [p, next] : start) {
+        if (next >= 0) known[p] = next;
+      }
+      source_->commit(known);
       view_.set_database_ok(true);
       metrics_.set_assigned(view_.applied().size());
       return start;

@@ -184,6 +184,11 @@ void ApplyEngine::finish(Completion c) {
     p.submitted_until = p.last_offset;
     view_.set_applied(id, next);
     progress_.fenced[id] = next;
+    // A batch being retried may come back fenced: the partition is not
+    // failing any more, and must fetch again.
+    p.failed = false;
+    p.retry_at = Clock::time_point{};
+    update_pause(id, p);
     return;
   }
 

@@ -123,6 +123,25 @@ TEST_F(ApplyEngineTest, TransientFailurePausesAndRetriesTheSameBatch) {
   EXPECT_EQ(store_.rows["b"].value, "2");
 }
 
+TEST_F(ApplyEngineTest, ARetriedBatchThatComesBackFencedResumesThePartition) {
+  engine_.assign({0});
+  engine_.add_event(put(0, 0, "a", "1"));
+  store_.fail_next(1);
+  engine_.dispatch(ApplyEngine::Clock::now(), true);
+  engine_.collect();
+  EXPECT_EQ(engine_.take_progress().pause, std::vector<int32_t>{0});
+  store_.offsets[0] = 7;  // meanwhile another replica applied the partition
+  engine_.dispatch(ApplyEngine::Clock::now() + 1h);
+  engine_.collect();
+  Progress r = engine_.take_progress();
+  EXPECT_EQ(r.fenced.at(0), 7);
+  EXPECT_EQ(r.resume, std::vector<int32_t>{0});
+  engine_.add_event(put(0, 7, "b", "2"));
+  engine_.dispatch(ApplyEngine::Clock::now() + 2h);
+  engine_.collect();
+  EXPECT_EQ(engine_.take_progress().applied.at(0), 8);
+}
+
 TEST_F(ApplyEngineTest, FatalStoreErrorIsReported) {
   class Broken : public fakes::FakeStore {
    public:

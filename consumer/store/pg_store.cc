@@ -37,6 +37,11 @@ std::unique_ptr<pqxx::connection> connect(const PgSettings& settings,
     auto c = std::make_unique<pqxx::connection>(settings.url);
     pqxx::nontransaction tx(*c);
     tx.exec("SET statement_timeout = " + std::to_string(settings.statement_timeout.count()));
+    // A replica frozen inside a transaction (a paused VM, a half-open
+    // connection) must not hold the kv_offsets row locks of partitions that
+    // moved to another replica: the server ends such a session.
+    tx.exec("SET idle_in_transaction_session_timeout = " +
+            std::to_string(settings.statement_timeout.count()));
     tx.exec("SET application_name = " + tx.quote(application_name));
     return c;
   } catch (...) {
