@@ -2,15 +2,37 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <climits>
 #include <future>
+#include <memory>
 
 namespace kvstream::producer {
 
 namespace {
 
-struct PendingDelivery {
-  DeliveryCallback callback;
-};
+using Clock = std::chrono::steady_clock;
+
+// How long close() waits for the reports of the events it abandoned.
+constexpr std::chrono::milliseconds kPurgeGrace{2000};
+
+// librdkafka's logs (syslog levels) into the process's spdlog logger.
+void log_to_spdlog(const rd_kafka_t*, int level, const char* facility, const char* message) {
+  const auto l = level <= 2   ? spdlog::level::critical
+                 : level == 3 ? spdlog::level::err
+                 : level == 4 ? spdlog::level::warn
+                 : level <= 6 ? spdlog::level::info
+                              : spdlog::level::debug;
+  spdlog::log(l, "librdkafka {}: {}", facility, message);
+}
+
+int as_timeout_ms(std::chrono::milliseconds d) {
+  return static_cast<int>(std::clamp<int64_t>(d.count(), 0, INT_MAX));
+}
+
+bool is_purge(rd_kafka_resp_err_t err) {
+  return err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
+}
 
 }  // namespace
 
@@ -22,6 +44,8 @@ Producer::Producer(ProducerSettings settings) : settings_(std::move(settings)) {
   kafka::set_conf(conf.get(), "acks", "all");
   kafka::set_conf(conf.get(), "partitioner", "murmur2_random");
   kafka::set_conf(conf.get(), "linger.ms", std::to_string(settings_.linger.count()));
+  kafka::set_conf(conf.get(), "batch.size", std::to_string(settings_.batch_bytes));
+  kafka::set_conf(conf.get(), "batch.num.messages", std::to_string(settings_.batch_messages));
   kafka::set_conf(conf.get(), "delivery.timeout.ms",
                   std::to_string(settings_.delivery_timeout.count()));
   kafka::set_conf(conf.get(), "message.max.bytes",
@@ -30,72 +54,131 @@ Producer::Producer(ProducerSettings settings) : settings_(std::move(settings)) {
   for (const auto& [name, value] : settings_.kafka.properties) {
     kafka::set_conf(conf.get(), name, value);
   }
-  rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::on_delivery);
-  rd_kafka_conf_set_opaque(conf.get(), this);
+  // Delivery reports and errors arrive as events on the main queue, served
+  // by the delivery thread alone. (With a delivery callback instead,
+  // rd_kafka_flush would serve reports on the flushing thread.)
+  rd_kafka_conf_set_events(conf.get(), RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR);
+  rd_kafka_conf_set_log_cb(conf.get(), &log_to_spdlog);
 
   char err[512];
   rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err)));
   if (!rk_) throw Error(ErrorKind::kFatal, std::string("creating the Kafka producer: ") + err);
   conf.release();  // owned by rk_ now
-
-  delivery_thread_ = std::thread([this] {
-    while (!stopping_.load()) rd_kafka_poll(rk_.get(), 100);
-  });
+  events_.reset(rd_kafka_queue_get_main(rk_.get()));
+  topic_.reset(rd_kafka_topic_new(rk_.get(), settings_.kafka.topic.c_str(), nullptr));
+  if (!topic_) {
+    throw Error(ErrorKind::kFatal,
+                "topic " + settings_.kafka.topic + ": " + rd_kafka_err2str(rd_kafka_last_error()));
+  }
+  delivery_thread_ = std::thread([this] { delivery_loop(); });
 }
 
 Producer::~Producer() {
-  const size_t left = flush(settings_.close_timeout);
-  if (left > 0) {
-    spdlog::error("producer closed with {} event(s) undelivered after {} ms", left,
-                  settings_.close_timeout.count());
-    // Fail what is left, so every callback hears an outcome.
-    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    flush(std::chrono::milliseconds(2000));
+  const CloseReport report = close();
+  if (!report.ok()) {
+    spdlog::error("producer closed: {} event(s) not delivered ({} given up at the close timeout)",
+                  report.undelivered, report.abandoned);
   }
   stopping_.store(true);
+  rd_kafka_queue_yield(events_.get());  // wakes the delivery thread's poll
   delivery_thread_.join();
+  topic_.reset();  // before the handle they belong to
+  events_.reset();
   rk_.reset();
 }
 
-void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void*) {
-  std::unique_ptr<PendingDelivery> pending(static_cast<PendingDelivery*>(msg->_private));
+void Producer::delivery_loop() {
+  while (!stopping_.load()) {
+    kafka::EventPtr ev(rd_kafka_queue_poll(events_.get(), 100));
+    if (!ev) continue;
+    switch (rd_kafka_event_type(ev.get())) {
+      case RD_KAFKA_EVENT_DR: {
+        Tally tally;
+        while (const rd_kafka_message_t* msg = rd_kafka_event_message_next(ev.get())) {
+          deliver(msg, tally);
+        }
+        settle(tally);
+        break;
+      }
+      case RD_KAFKA_EVENT_ERROR:
+        if (rd_kafka_event_error_is_fatal(ev.get())) {
+          char reason[512];
+          rd_kafka_fatal_error(rk_.get(), reason, sizeof(reason));
+          spdlog::critical("Kafka producer failed: {}", reason);
+        } else {
+          // Transient (the client retries); librdkafka's log has the detail.
+          spdlog::info("Kafka producer: {}", rd_kafka_event_error_string(ev.get()));
+        }
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+void Producer::deliver(const rd_kafka_message_t* msg, Tally& tally) {
+  std::unique_ptr<DeliveryCallback> callback(static_cast<DeliveryCallback*>(msg->_private));
+  ++tally.reports;
+  if (msg->err) {
+    ++tally.failed;
+    if (is_purge(msg->err)) ++tally.abandoned;
+  } else {
+    ++tally.delivered;
+    tally.bytes += msg->len + msg->key_len;
+  }
+  if (!callback || !*callback) return;
   Delivery d;
   if (msg->err) {
     d.error = rd_kafka_err2str(msg->err);
+    if (is_purge(msg->err)) d.error = "abandoned at close: " + *d.error;
   } else {
     d.position = Position{msg->partition, msg->offset};
   }
-  if (pending && pending->callback) {
-    try {
-      pending->callback(d);
-    } catch (const std::exception& e) {
-      spdlog::error("delivery callback threw: {}", e.what());
-    }
+  try {
+    (*callback)(d);
+  } catch (const std::exception& e) {
+    spdlog::error("delivery callback threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("delivery callback threw");
   }
+}
+
+void Producer::settle(const Tally& tally) {
+  delivered_.fetch_add(tally.delivered);
+  failed_.fetch_add(tally.failed);
+  delivered_bytes_.fetch_add(tally.bytes);
+  abandoned_.fetch_add(tally.abandoned);
+  // Only after the callbacks: flush() and close() promise that they ran.
+  uncount(tally.reports);
+}
+
+void Producer::uncount(size_t n) {
+  if (n == 0 || in_flight_.fetch_sub(n) != n) return;
+  // The count reached zero: wake flush(). Taking the mutex orders this with
+  // a waiter between checking the count and blocking.
+  { std::lock_guard<std::mutex> lock(flush_mu_); }
+  flushed_.notify_all();
 }
 
 void Producer::enqueue(const std::string& topic, const schema::Record& record,
                        DeliveryCallback callback) {
-  auto pending = std::make_unique<PendingDelivery>();
-  // Count before enqueueing so flush never sees zero while this is queued;
-  // the callback wrapper uncounts once the outcome is known.
+  // Count before checking closed_ and enqueueing, so that close() either
+  // turns this away or waits for it.
   in_flight_.fetch_add(1);
-  pending->callback = [this, cb = std::move(callback)](const Delivery& d) {
-    if (cb) cb(d);
-    {
-      std::lock_guard<std::mutex> lock(flush_mu_);
-      in_flight_.fetch_sub(1);
-    }
-    flushed_.notify_all();
-  };
+  if (closed_.load()) {
+    uncount(1);
+    throw Error(ErrorKind::kFatal, "the producer is closed");
+  }
+  std::unique_ptr<DeliveryCallback> pending;
+  if (callback) pending = std::make_unique<DeliveryCallback>(std::move(callback));
 
-  const auto deadline = std::chrono::steady_clock::now() + settings_.delivery_timeout;
+  std::optional<Clock::time_point> deadline;  // set once the queue is full
   for (;;) {
-    rd_kafka_headers_t* headers = nullptr;
+    kafka::HeadersPtr headers;
     if (!record.headers.empty()) {
-      headers = rd_kafka_headers_new(record.headers.size());
+      headers.reset(rd_kafka_headers_new(record.headers.size()));
       for (const auto& h : record.headers) {
-        rd_kafka_header_add(headers, h.name.data(), static_cast<ssize_t>(h.name.size()),
+        rd_kafka_header_add(headers.get(), h.name.data(), static_cast<ssize_t>(h.name.size()),
                             h.value ? h.value->data() : nullptr,
                             h.value ? static_cast<ssize_t>(h.value->size()) : 0);
       }
@@ -103,8 +186,13 @@ void Producer::enqueue(const std::string& topic, const schema::Record& record,
     // rd_kafka_produceva: the typed form of rd_kafka_producev (whose macros
     // are C casts). A null value pointer is a null value (a tombstone).
     rd_kafka_vu_t vus[6];
-    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
-    vus[0].u.cstr = topic.c_str();
+    if (topic == settings_.kafka.topic) {
+      vus[0].vtype = RD_KAFKA_VTYPE_RKT;
+      vus[0].u.rkt = topic_.get();
+    } else {
+      vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+      vus[0].u.cstr = topic.c_str();
+    }
     vus[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     vus[1].u.i = RD_KAFKA_MSG_F_COPY;
     vus[2].vtype = RD_KAFKA_VTYPE_KEY;
@@ -118,27 +206,28 @@ void Producer::enqueue(const std::string& topic, const schema::Record& record,
     size_t count = 5;
     if (headers) {
       vus[5].vtype = RD_KAFKA_VTYPE_HEADERS;
-      vus[5].u.headers = headers;
+      vus[5].u.headers = headers.get();
       count = 6;
     }
     kafka::ErrorPtr error(rd_kafka_produceva(rk_.get(), vus, count));
     const rd_kafka_resp_err_t err =
         error ? rd_kafka_error_code(error.get()) : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      pending.release();  // on_delivery owns it now
+      // librdkafka owns the headers now, and deliver() the callback.
+      headers.release();
+      pending.release();
+      accepted_.fetch_add(1);
       return;
     }
-    if (headers) rd_kafka_headers_destroy(headers);
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && std::chrono::steady_clock::now() < deadline) {
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      if (!deadline) deadline = Clock::now() + settings_.delivery_timeout;
+    }
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && Clock::now() < *deadline) {
       // The delivery thread drains the queue; wait a little and retry.
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
-    {
-      std::lock_guard<std::mutex> lock(flush_mu_);
-      in_flight_.fetch_sub(1);
-    }
-    flushed_.notify_all();
+    uncount(1);
     throw Error(err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? ErrorKind::kTransient : ErrorKind::kFatal,
                 std::string("producing to ") + topic + ": " + rd_kafka_err2str(err));
   }
@@ -190,10 +279,39 @@ Position Producer::del_sync(std::string_view key, const schema::EncodeOptions& o
 }
 
 size_t Producer::flush(std::chrono::milliseconds timeout) {
-  // Delivery reports are served by the delivery thread only; this waits.
+  const auto deadline = Clock::now() + timeout;
+  // Makes librdkafka send lingering batches now and waits until it has
+  // queued every report; the delivery thread then runs the callbacks.
+  rd_kafka_flush(rk_.get(), as_timeout_ms(timeout));
   std::unique_lock<std::mutex> lock(flush_mu_);
-  flushed_.wait_for(lock, timeout, [&] { return in_flight_.load() == 0; });
+  flushed_.wait_until(lock, deadline, [&] { return in_flight_.load() == 0; });
   return in_flight_.load();
+}
+
+CloseReport Producer::close() {
+  std::lock_guard<std::mutex> lock(close_mu_);
+  if (report_) return *report_;
+  closed_.store(true);
+  CloseReport report;
+  if (flush(settings_.close_timeout) > 0) {
+    // Fail what is left, so that every callback hears an outcome.
+    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    flush(kPurgeGrace);
+  }
+  report.abandoned = abandoned_.load();
+  report.delivered = delivered_.load();
+  report.undelivered = failed_.load() + in_flight_.load();
+  report_ = report;
+  return report;
+}
+
+ProducerStats Producer::stats() const {
+  ProducerStats s;
+  s.accepted = accepted_.load();
+  s.delivered = delivered_.load();
+  s.failed = failed_.load();
+  s.delivered_bytes = delivered_bytes_.load();
+  return s;
 }
 
 }  // namespace kvstream::producer
