@@ -194,6 +194,31 @@ TEST_F(PipelineTest, InvalidRecordGoesToTheDeadLetterTopic) {
   EXPECT_EQ(row(key), std::nullopt);
 }
 
+TEST_F(PipelineTest, ARecordTooLargeForTheDeadLetterTopicDoesNotBlockItsPartition) {
+  // 2 MiB: over the contract's 1 MiB, and over what the dead-letter producer
+  // accepts, so it is dead-lettered without its value.
+  const std::string big(2 * 1024 * 1024, 'v');
+  auto r = run_command({"/usr/bin/kcat", "-P", "-b", brokers_, "-t", topic_, "-K", "\t", "-X",
+                        "partitioner=murmur2_random", "-X", "message.max.bytes=4000000"},
+                       {}, 60s, "huge\t" + big + "\n");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  kcat_produce("huge\tsmall", false);  // same key, same partition, after it
+  ASSERT_TRUE(eventually([&] { return row("huge") == "small"; })) << consumer_->log();
+  std::vector<schema::Record> dlq;
+  ASSERT_TRUE(eventually([&] {
+    try {
+      dlq = read_all(brokers_, topic_ + ".dlq", 10s);
+    } catch (const std::exception&) {
+      return false;
+    }
+    return dlq.size() == 1;
+  }));
+  EXPECT_EQ(dlq[0].last_header("kv-dlq-reason")->value, "value_too_large");
+  ASSERT_NE(dlq[0].last_header("kv-dlq-value-omitted"), nullptr);
+  EXPECT_EQ(dlq[0].last_header("kv-dlq-value-omitted")->value, std::to_string(big.size()));
+  EXPECT_FALSE(dlq[0].value.has_value());
+}
+
 TEST_F(PipelineTest, SigtermStopsCleanly) {
   produce({"put", "a", "1"});
   ASSERT_TRUE(eventually([&] { return row("a") == "1"; }));
