@@ -58,6 +58,77 @@ int run_consumer_cli(int argc, char** argv) {
   app.add_option("--http-addr", http_addr, "HTTP API listen address, host:port")
       ->envname("KVSTREAM_HTTP_ADDR")
       ->capture_default_str();
+  app.add_option("--http-threads", s.http.threads, "HTTP I/O threads")
+      ->envname("KVSTREAM_HTTP_THREADS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--http-max-connections", s.http.max_connections,
+                 "Open HTTP connections at most; beyond it new ones get 503 and are closed")
+      ->envname("KVSTREAM_HTTP_MAX_CONNECTIONS")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
+      ->capture_default_str();
+  app.add_option("--http-header-limit-bytes", s.http.header_limit,
+                 "Largest request head (request line and headers); larger gets 431")
+      ->envname("KVSTREAM_HTTP_HEADER_LIMIT_BYTES")
+      ->check(CLI::Range(size_t{1024}, size_t{1024 * 1024}))
+      ->capture_default_str();
+  int64_t http_read_timeout_ms = s.http.read_timeout.count();
+  app.add_option("--http-read-timeout-ms", http_read_timeout_ms,
+                 "Time to receive a whole request from its first byte; slower clients are cut off")
+      ->envname("KVSTREAM_HTTP_READ_TIMEOUT_MS")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
+  int64_t http_idle_timeout_ms = s.http.idle_timeout.count();
+  app.add_option("--http-idle-timeout-ms", http_idle_timeout_ms,
+                 "How long a kept-alive connection may stay idle between requests")
+      ->envname("KVSTREAM_HTTP_IDLE_TIMEOUT_MS")
+      ->check(CLI::Range(100, 3600000))
+      ->capture_default_str();
+  int64_t http_default_wait_ms = s.api.default_wait.count();
+  app.add_option("--http-default-wait-ms", http_default_wait_ms,
+                 "Read-your-writes and ?wait=applied: the wait when a request gives no "
+                 "timeout_ms")
+      ->envname("KVSTREAM_HTTP_DEFAULT_WAIT_MS")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  int64_t http_max_wait_ms = s.api.max_wait.count();
+  app.add_option("--http-max-wait-ms", http_max_wait_ms,
+                 "The longest wait a request may ask for with timeout_ms (larger is capped)")
+      ->envname("KVSTREAM_HTTP_MAX_WAIT_MS")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  app.add_option("--http-read-pool-size", s.read_pool_size,
+                 "Postgres connections (and threads) for HTTP reads and publishing")
+      ->envname("KVSTREAM_HTTP_READ_POOL_SIZE")
+      ->check(CLI::Range(size_t{1}, size_t{256}))
+      ->capture_default_str();
+  int64_t read_acquire_timeout_ms = s.read_acquire_timeout.count();
+  app.add_option("--http-read-acquire-timeout-ms", read_acquire_timeout_ms,
+                 "How long a read waits for a free Postgres connection before answering 503")
+      ->envname("KVSTREAM_HTTP_READ_ACQUIRE_TIMEOUT_MS")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+  app.add_option("--http-rate-limit", s.api.rate.global_per_second,
+                 "Requests per second to /v1/ routes for all clients together; beyond it 429 "
+                 "(0: no limit)")
+      ->envname("KVSTREAM_HTTP_RATE_LIMIT")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  app.add_option("--http-rate-limit-per-client", s.api.rate.per_client_per_second,
+                 "Requests per second to /v1/ routes per client address (0: no limit)")
+      ->envname("KVSTREAM_HTTP_RATE_LIMIT_PER_CLIENT")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  std::string http_token;
+  app.add_option("--http-token", http_token,
+                 "Bearer token required by every /v1/ request (unless the read or write token "
+                 "below is set for it)")
+      ->envname("KVSTREAM_HTTP_TOKEN");
+  app.add_option("--http-read-token", s.api.read_token,
+                 "Bearer token required by GET and HEAD of /v1/ routes")
+      ->envname("KVSTREAM_HTTP_READ_TOKEN");
+  app.add_option("--http-write-token", s.api.write_token, "Bearer token required by PUT and DELETE")
+      ->envname("KVSTREAM_HTTP_WRITE_TOKEN");
   app.add_option("--dlq-topic", s.dlq_topic, "Dead-letter topic (default: <topic>.dlq)")
       ->envname("KVSTREAM_DLQ_TOPIC");
   app.add_option("--apply-workers", s.apply_workers,
@@ -157,6 +228,15 @@ int run_consumer_cli(int argc, char** argv) {
   s.shutdown_grace = std::chrono::milliseconds(grace_ms);
   s.source.session_timeout = std::chrono::milliseconds(session_timeout_ms);
   s.migrate_on_start = !no_migrate;
+  s.http.read_timeout = std::chrono::milliseconds(http_read_timeout_ms);
+  s.http.idle_timeout = std::chrono::milliseconds(http_idle_timeout_ms);
+  // A body larger than the largest value is refused (413) before it is read.
+  s.http.body_limit = s.limits.max_value_bytes;
+  s.api.default_wait = std::chrono::milliseconds(http_default_wait_ms);
+  s.api.max_wait = std::chrono::milliseconds(http_max_wait_ms);
+  s.read_acquire_timeout = std::chrono::milliseconds(read_acquire_timeout_ms);
+  if (s.api.read_token.empty()) s.api.read_token = http_token;
+  if (s.api.write_token.empty()) s.api.write_token = http_token;
   read_kafka_passthrough(s.source.kafka);
   if (print_config) {
     std::cout << describe_config(app, s.source.kafka);

@@ -85,7 +85,16 @@ ConsumerMetrics::ConsumerMetrics()
       lag_seconds_(prometheus::BuildGauge()
                        .Name("kvstream_consumer_lag_seconds")
                        .Help("Age of the oldest record of the partition not yet applied")
-                       .Register(*registry_)) {
+                       .Register(*registry_)),
+      http_requests_(prometheus::BuildCounter()
+                         .Name("kvstream_http_requests_total")
+                         .Help("HTTP requests answered, by route template and status code")
+                         .Register(*registry_)),
+      http_latency_(prometheus::BuildHistogram()
+                        .Name("kvstream_http_request_duration_seconds")
+                        .Help("From a request read to its answer handed to the connection, by "
+                              "route template (read-your-writes waits included)")
+                        .Register(*registry_)) {
   prometheus::BuildGauge()
       .Name("kvstream_build_info")
       .Help("Build information")
@@ -135,6 +144,15 @@ void ConsumerMetrics::drop_partition(int32_t partition) {
   lag_records_.Remove(it->second.first);
   lag_seconds_.Remove(it->second.second);
   lag_.erase(it);
+}
+
+void ConsumerMetrics::http_request(const std::string& route, unsigned status, double seconds) {
+  static const prometheus::Histogram::BucketBoundaries kBuckets{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+      0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
+  // Family::Add finds the existing series; routes and codes are few.
+  http_requests_.Add({{"route", route}, {"code", std::to_string(status)}}).Increment();
+  http_latency_.Add({{"route", route}}, kBuckets).Observe(seconds);
 }
 
 void ConsumerMetrics::set_paused(size_t paused) { paused_.Set(static_cast<double>(paused)); }

@@ -35,6 +35,8 @@ class ConsumerMetrics {
   void set_paused(size_t paused);
   void set_assigned(size_t assigned);
   void set_cache(const cache::CacheStats& stats);
+  // One answered HTTP request: its route template, status and duration.
+  void http_request(const std::string& route, unsigned status, double seconds);
 
   // The Prometheus text exposition of everything registered.
   std::string serialize() const;
@@ -62,6 +64,9 @@ class ConsumerMetrics {
   prometheus::Gauge& cache_bytes_;
   prometheus::Family<prometheus::Gauge>& lag_records_;
   prometheus::Family<prometheus::Gauge>& lag_seconds_;
+
+  prometheus::Family<prometheus::Counter>& http_requests_;
+  prometheus::Family<prometheus::Histogram>& http_latency_;
 
   std::mutex mu_;
   std::map<int32_t, std::pair<prometheus::Gauge*, prometheus::Gauge*>> lag_;  // guarded by mu_

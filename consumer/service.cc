@@ -77,18 +77,40 @@ void ConsumerService::start() {
   source_ = std::make_unique<source::KafkaSource>(settings_.source, *this);
 
   reads_ = std::make_unique<store::PgReadPool>(settings_.pg, settings_.read_pool_size,
-                                               std::chrono::milliseconds(2000));
+                                               settings_.read_acquire_timeout);
   read_threads_ = std::make_unique<boost::asio::thread_pool>(settings_.read_pool_size);
-  api_ = std::make_unique<http::Api>(
-      *reads_, view_, *read_threads_, settings_.limits,
-      [this] {
-        if (cache_) metrics_.set_cache(cache_->stats());
-        return metrics_.serialize();
-      },
-      cache_.get());
+  producer::ProducerSettings write_settings;
+  write_settings.kafka = settings_.source.kafka;
+  write_settings.limits = settings_.limits;
+  write_settings.client_id = "kvstream-http";
+  write_settings.close_timeout = std::chrono::milliseconds(5000);
+  writes_ = std::make_unique<producer::Producer>(write_settings);
+  waiter_ = std::make_unique<http::PositionWaiter>(
+      view_, [this] { return reads_->next_offsets(settings_.source.kafka.topic); });
+  view_.set_listener([this] { waiter_->notify(); });
+
+  http::ApiSettings api = settings_.api;
+  api.topic = settings_.source.kafka.topic;
+  api.version = KVSTREAM_VERSION;
+  api.limits = settings_.limits;
+  http::ApiContext context{*reads_,
+                           view_,
+                           *read_threads_,
+                           *waiter_,
+                           cache_.get(),
+                           writes_.get(),
+                           [this] {
+                             if (cache_) metrics_.set_cache(cache_->stats());
+                             return metrics_.serialize();
+                           },
+                           [this](const std::string& route, unsigned status, double seconds) {
+                             metrics_.http_request(route, status, seconds);
+                           }};
+  api_ = std::make_unique<http::Api>(std::move(api), std::move(context));
   server_ = std::make_unique<http::HttpServer>(
-      settings_.http, [this](http::Request&& req, http::Responder respond) {
-        api_->handle(std::move(req), std::move(respond));
+      settings_.http,
+      [this](http::Request&& req, const std::string& peer, http::Responder respond) {
+        api_->handle(std::move(req), peer, std::move(respond));
       });
   server_->start();
   spdlog::info("HTTP API on {}:{}", settings_.http.address, server_->port());
@@ -108,7 +130,9 @@ void ConsumerService::stop() {
   if (gc_thread_.joinable()) gc_thread_.join();
   if (workers_) workers_->stop();
   if (server_) server_->stop();
+  if (waiter_) waiter_->stop();
   if (read_threads_) read_threads_->join();
+  if (writes_) writes_->close();
   spdlog::info("consumer stopped");
 }
 
@@ -253,6 +277,7 @@ void ConsumerService::update_lag() {
   for (const auto& [p, next] : view_.applied()) {
     const int64_t end = source_->end_offset(p);
     if (end < 0) continue;
+    view_.set_end_offset(p, end);
     const int64_t applied = next < 0 ? 0 : next;
     const int64_t lag = std::max<int64_t>(0, end - applied);
     double seconds = 0;

@@ -10,7 +10,8 @@
 //                   cache (deletes as negative entries)
 //   tombstone GC    one thread, small batches every gc_interval
 //   HTTP threads    the server's I/O threads
-//   read threads    database reads for HTTP
+//   read threads    database reads and publishing for HTTP
+//   position waiter one thread for every read-your-writes wait
 // start() starts them; stop() stops them in order: stop taking records, apply
 // what is pending (bounded by shutdown_grace), commit, leave the group, stop
 // the workers and the GC, then close the HTTP side.
@@ -45,11 +46,13 @@ struct ConsumerSettings {
   source::SourceSettings source;
   store::PgSettings pg;
   http::ServerSettings http;
+  http::ApiSettings api;  // topic, version and limits are filled in by start()
   apply::BatchLimits batch;
   schema::Limits limits;
   std::string dlq_topic;  // default: <topic>.dlq
   size_t apply_workers = 4;
   size_t read_pool_size = 4;
+  std::chrono::milliseconds read_acquire_timeout{2000};
   bool migrate_on_start = true;
   std::chrono::milliseconds shutdown_grace{20000};
   std::chrono::seconds tombstone_retention{24 * 3600};
@@ -100,6 +103,8 @@ class ConsumerService : public source::KafkaSource::Listener {
   std::unique_ptr<source::KafkaSource> source_;
   std::unique_ptr<store::PgReadPool> reads_;
   std::unique_ptr<boost::asio::thread_pool> read_threads_;
+  std::unique_ptr<producer::Producer> writes_;  // PUT and DELETE of the HTTP API
+  std::unique_ptr<http::PositionWaiter> waiter_;
   std::unique_ptr<http::Api> api_;
   std::unique_ptr<http::HttpServer> server_;
 

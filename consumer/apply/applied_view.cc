@@ -3,18 +3,39 @@
 namespace kvstream::apply {
 
 void AppliedView::set_assigned(int32_t partition, int64_t next_offset) {
-  std::lock_guard<std::mutex> lock(mu_);
-  next_offsets_[partition] = next_offset;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    next_offsets_[partition] = next_offset;
+  }
+  if (listener_) listener_();
 }
 
 void AppliedView::set_revoked(int32_t partition) {
   std::lock_guard<std::mutex> lock(mu_);
   next_offsets_.erase(partition);
+  end_offsets_.erase(partition);
 }
 
 void AppliedView::set_applied(int32_t partition, int64_t next_offset) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    next_offsets_[partition] = next_offset;
+  }
+  if (listener_) listener_();
+}
+
+void AppliedView::set_end_offset(int32_t partition, int64_t end_offset) {
   std::lock_guard<std::mutex> lock(mu_);
-  next_offsets_[partition] = next_offset;
+  end_offsets_[partition] = end_offset;
+}
+
+void AppliedView::set_listener(std::function<void()> on_applied) {
+  listener_ = std::move(on_applied);
+}
+
+std::map<int32_t, int64_t> AppliedView::end_offsets() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return end_offsets_;
 }
 
 void AppliedView::set_joined(bool joined) {

@@ -35,7 +35,11 @@ class Session : public std::enable_shared_from_this<Session> {
       : stream_(std::move(socket)),
         settings_(settings),
         handler_(handler),
-        connections_(std::move(connections)) {}
+        connections_(std::move(connections)) {
+    beast::error_code ec;
+    const auto endpoint = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = endpoint.address().to_string();
+  }
 
   ~Session() { connections_->fetch_sub(1); }
 
@@ -60,9 +64,23 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(settings_.header_limit));
     parser_->body_limit(settings_.body_limit);
-    // Idle between requests, then the read timeout for the request itself:
-    // approximated by one deadline, the idle one for a kept-alive connection.
-    stream_.expires_after(first ? settings_.read_timeout : settings_.idle_timeout);
+    if (first || buffer_.size() > 0) return read_request();
+    // Kept alive: wait (idle timeout) for the next request to begin; from its
+    // first byte, the read timeout bounds the whole request.
+    stream_.expires_after(settings_.idle_timeout);
+    stream_.async_read_some(
+        buffer_.prepare(4096),
+        beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
+  }
+
+  void on_first_bytes(beast::error_code ec, std::size_t n) {
+    if (ec) return on_read_error(ec);
+    buffer_.commit(n);
+    read_request();
+  }
+
+  void read_request() {
+    stream_.expires_after(settings_.read_timeout);
     beast_http::async_read_header(
         stream_, buffer_, *parser_,
         beast::bind_front_handler(&Session::on_header, shared_from_this()));
@@ -70,8 +88,24 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_header(beast::error_code ec, std::size_t) {
     if (ec) return on_read_error(ec);
-    // The rest of the request must arrive within the read timeout.
-    stream_.expires_after(settings_.read_timeout);
+    // A client that waits for "100 Continue" before sending its body (curl
+    // does for large bodies) gets it; the same deadline still runs.
+    const auto& req = parser_->get();
+    if (beast::iequals(req[beast_http::field::expect], "100-continue") && !parser_->is_done()) {
+      auto proceed = std::make_shared<beast_http::response<beast_http::empty_body>>(
+          beast_http::status::continue_, req.version());
+      beast_http::async_write(
+          stream_, *proceed,
+          [self = shared_from_this(), proceed](beast::error_code wec, std::size_t) {
+            if (wec) return self->on_read_error(wec);
+            self->read_body();
+          });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
     beast_http::async_read(stream_, buffer_, *parser_,
                            beast::bind_front_handler(&Session::on_read, shared_from_this()));
   }
@@ -106,7 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool keep_alive = req.keep_alive();
     auto self = shared_from_this();
     auto executor = stream_.get_executor();
-    handler_(std::move(req), [self, executor, version, keep_alive](Response res) {
+    handler_(std::move(req), peer_, [self, executor, version, keep_alive](Response res) {
       res.version(version);
       res.keep_alive(keep_alive && res.keep_alive());
       asio::post(executor, [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
@@ -128,9 +162,31 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_write(beast::error_code ec, std::size_t) {
-    if (ec || !response_->keep_alive()) return close();
+    if (ec) return close();
+    if (!response_->keep_alive()) return drain_and_close();
     response_.reset();
     read(false);
+  }
+
+  // After a final answer the client may still be sending (an oversized body):
+  // closing with unread data would reset the connection, and the client could
+  // lose the answer. Stop sending, read and discard for a short while, close.
+  void drain_and_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    drain_bytes_ = 0;
+    drain();
+  }
+
+  void drain() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(64 * 1024),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->drain_bytes_ += n;
+                              if (ec || self->drain_bytes_ > kMaxDrainBytes) return self->close();
+                              self->drain();
+                            });
   }
 
   void close() {
@@ -139,6 +195,9 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.close();
   }
 
+  static constexpr size_t kMaxDrainBytes = 8 * 1024 * 1024;
+  size_t drain_bytes_ = 0;
+
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   const ServerSettings& settings_;
@@ -146,6 +205,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<std::atomic<size_t>> connections_;
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
   std::shared_ptr<Response> response_;
+  std::string peer_;
 };
 
 }  // namespace

@@ -27,7 +27,9 @@ namespace beast_http = boost::beast::http;
 using Request = beast_http::request<beast_http::string_body>;
 using Response = beast_http::response<beast_http::string_body>;
 using Responder = std::function<void(Response)>;
-using Handler = std::function<void(Request&&, Responder)>;
+// The request, the client's address (for per-client limits and logs), and
+// where to send the answer.
+using Handler = std::function<void(Request&&, const std::string& peer, Responder)>;
 
 struct ServerSettings {
   std::string address = "0.0.0.0";
@@ -35,8 +37,12 @@ struct ServerSettings {
   int threads = 2;
   size_t header_limit = 16 * 1024;
   size_t body_limit = 1024 * 1024 + 64 * 1024;
-  std::chrono::milliseconds read_timeout{10000};  // to receive one whole request
-  std::chrono::milliseconds idle_timeout{60000};  // between keep-alive requests
+  // To receive one whole request, from its first byte: a client that trickles
+  // its request is cut off by it.
+  std::chrono::milliseconds read_timeout{10000};
+  // How long a kept-alive connection may wait for the first byte of its next
+  // request.
+  std::chrono::milliseconds idle_timeout{60000};
   size_t max_connections = 1024;
 };
 

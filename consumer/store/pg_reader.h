@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,6 +26,15 @@ struct StoredRow {
   Position position;
 };
 
+// A live row of a page of the view (GET /v1/kv?prefix=...).
+struct ListedRow {
+  std::string key;
+  std::string value;
+  std::string content_type;  // empty if none was given
+  Position position;
+  std::string updated_at;  // ISO 8601, UTC
+};
+
 class PgReadPool {
  public:
   PgReadPool(PgSettings settings, size_t max_connections,
@@ -34,6 +44,14 @@ class PgReadPool {
   // kvstream::Error (transient: database down, pool exhausted past the
   // acquire timeout).
   std::optional<StoredRow> get(const std::string& key);
+
+  // Up to `limit` live keys (tombstones skipped) that start with `prefix`
+  // and sort after `after` (bytewise), in bytewise order. Throws like get().
+  std::vector<ListedRow> list(const std::string& prefix, const std::string& after, size_t limit);
+
+  // The next offset to apply of every partition of `topic` that has one:
+  // what every replica together has applied. Throws like get().
+  std::map<int32_t, int64_t> next_offsets(const std::string& topic);
 
  private:
   struct Lease;

@@ -1,0 +1,154 @@
+#include "http/position_waiter.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+
+namespace kvstream::http {
+
+PositionWaiter::PositionWaiter(const apply::AppliedView& view, DbPositions db,
+                               std::chrono::milliseconds db_interval)
+    : view_(view), db_(std::move(db)), db_interval_(db_interval) {
+  thread_ = std::thread([this] { run(); });
+}
+
+PositionWaiter::~PositionWaiter() { stop(); }
+
+void PositionWaiter::stop() {
+  std::vector<Waiter> failed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    failed.swap(waiters_);
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (auto& w : failed) w.done(false);
+}
+
+void PositionWaiter::notify() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (waiters_.empty()) return;
+    changed_ = true;
+  }
+  wake_.notify_all();
+}
+
+std::map<int32_t, int64_t> PositionWaiter::merged() const {
+  std::map<int32_t, int64_t> next = from_db_;
+  for (const auto& [p, o] : view_.applied()) {
+    auto& n = next[p];
+    n = std::max(n, o);
+  }
+  return next;
+}
+
+std::map<int32_t, int64_t> PositionWaiter::known() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return merged();
+}
+
+bool PositionWaiter::satisfied(const std::vector<Position>& positions,
+                               const std::map<int32_t, int64_t>& next) const {
+  for (const Position& p : positions) {
+    auto it = next.find(p.partition);
+    if (it == next.end() || it->second <= p.offset) return false;
+  }
+  return true;
+}
+
+void PositionWaiter::wait(std::vector<Position> positions, Clock::time_point deadline, Done done) {
+  bool applied = false;
+  bool queued = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      applied = satisfied(positions, merged());
+      if (!applied) {
+        waiters_.push_back(Waiter{std::move(positions), deadline, std::move(done)});
+        changed_ = true;
+        queued = true;
+      }
+    }
+  }
+  if (queued) {
+    wake_.notify_all();
+  } else {
+    done(applied);  // already applied, or stopping
+  }
+}
+
+void PositionWaiter::run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    if (waiters_.empty()) {
+      wake_.wait(lock, [&] { return stopping_ || !waiters_.empty(); });
+      continue;
+    }
+    auto wake_at = next_db_poll_;
+    for (const auto& w : waiters_) wake_at = std::min(wake_at, w.deadline);
+    wake_.wait_until(lock, wake_at, [&] { return stopping_ || changed_; });
+    if (stopping_) break;
+    changed_ = false;
+
+    const auto now = Clock::now();
+    // Poll the database only for partitions this replica does not own.
+    if (now >= next_db_poll_) {
+      const auto local = view_.applied();
+      bool remote = false;
+      for (const auto& w : waiters_) {
+        for (const Position& p : w.positions) remote = remote || local.count(p.partition) == 0;
+      }
+      if (remote) {
+        next_db_poll_ = now + db_interval_;
+        lock.unlock();
+        std::map<int32_t, int64_t> polled;
+        bool ok = true;
+        try {
+          polled = db_();
+        } catch (const Error& e) {
+          ok = false;
+          spdlog::debug("read-your-writes: applied positions unreadable: {}", e.what());
+        }
+        lock.lock();
+        if (ok) {
+          for (const auto& [p, o] : polled) from_db_[p] = std::max(from_db_[p], o);
+        }
+        if (stopping_) break;
+      } else {
+        next_db_poll_ = Clock::time_point::max();
+      }
+    }
+
+    const auto next = merged();
+    const auto checked_at = Clock::now();
+    std::vector<std::pair<Done, bool>> finished;
+    auto keep = std::remove_if(waiters_.begin(), waiters_.end(), [&](Waiter& w) {
+      if (satisfied(w.positions, next)) {
+        finished.emplace_back(std::move(w.done), true);
+        return true;
+      }
+      if (checked_at >= w.deadline) {
+        finished.emplace_back(std::move(w.done), false);
+        return true;
+      }
+      return false;
+    });
+    waiters_.erase(keep, waiters_.end());
+    if (next_db_poll_ == Clock::time_point::max() && !waiters_.empty()) {
+      // Someone may now wait on a remote partition: poll on the next round.
+      next_db_poll_ = checked_at + db_interval_;
+    }
+    if (!finished.empty()) {
+      lock.unlock();
+      for (auto& [done, applied] : finished) done(applied);
+      lock.lock();
+    }
+  }
+}
+
+}  // namespace kvstream::http

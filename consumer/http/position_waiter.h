@@ -1,0 +1,85 @@
+// Read-your-writes: waits, without holding a thread per request, until
+// positions (partition, offset) are applied by whichever replica owns each
+// partition.
+//
+// A position is applied when its partition's next offset to apply is past
+// it. This replica knows its own partitions' positions at once (the
+// AppliedView, which calls notify() on every change); the others' come from
+// the database (kv_offsets), polled every `db_interval` while someone waits
+// on a partition that is not ours. Both are monotonic, so the larger wins.
+//
+// One thread serves every waiter: it wakes on notify(), at the next deadline
+// and at the next database poll, and calls each waiter's callback exactly
+// once, with true when all its positions are applied, false when its
+// deadline passed first (or on stop()). Callbacks run on that thread (or on
+// the caller's, when already applied) and must not block.
+//
+// Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "apply/applied_view.h"
+#include "common/position.h"
+
+namespace kvstream::http {
+
+class PositionWaiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Done = std::function<void(bool applied)>;
+  // Next offsets from the database, by partition; throws kvstream::Error.
+  using DbPositions = std::function<std::map<int32_t, int64_t>()>;
+
+  PositionWaiter(const apply::AppliedView& view, DbPositions db,
+                 std::chrono::milliseconds db_interval = std::chrono::milliseconds(20));
+  ~PositionWaiter();
+  PositionWaiter(const PositionWaiter&) = delete;
+  PositionWaiter& operator=(const PositionWaiter&) = delete;
+
+  void wait(std::vector<Position> positions, Clock::time_point deadline, Done done);
+
+  // The applied view changed.
+  void notify();
+
+  // Fails every waiter and ends the thread; later waits fail at once.
+  void stop();
+
+  // The next offset to apply of each partition, as far as known (owned
+  // partitions and the last database poll).
+  std::map<int32_t, int64_t> known() const;
+
+ private:
+  struct Waiter {
+    std::vector<Position> positions;
+    Clock::time_point deadline;
+    Done done;
+  };
+
+  void run();
+  bool satisfied(const std::vector<Position>& positions,
+                 const std::map<int32_t, int64_t>& next) const;
+  // The local view merged with the last database poll (mu_ held).
+  std::map<int32_t, int64_t> merged() const;
+
+  const apply::AppliedView& view_;
+  const DbPositions db_;
+  const std::chrono::milliseconds db_interval_;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::vector<Waiter> waiters_;         // guarded by mu_
+  std::map<int32_t, int64_t> from_db_;  // guarded by mu_
+  Clock::time_point next_db_poll_{};    // guarded by mu_
+  bool changed_ = false;                // guarded by mu_
+  bool stopping_ = false;               // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace kvstream::http
