@@ -35,7 +35,7 @@ FROM debian:${DEBIAN_TAG}-slim AS runtime
 # along); no HTTP client: the health check speaks HTTP through bash.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      librdkafka1 libpqxx-6.4 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 \
+      librdkafka1 libpqxx-6.4 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libssl3 \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 

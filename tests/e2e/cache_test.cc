@@ -142,7 +142,7 @@ TEST(ViewCacheEndToEnd, HotKeysReadWhileChangingEndEqualToPostgres) {
   EXPECT_EQ(consumer.wait(30s), 0) << consumer.log();
 }
 
-TEST(ViewCacheEndToEnd, CachedKeysAreServedWhilePostgresIsDownAndMissesAre503) {
+TEST(ViewCacheEndToEnd, CachedKeysAreServedWhilePostgresIsDownMissesAre503AndTheBreakerOpens) {
   // A Postgres of its own: this test stops it (the shared one stays up).
   char dir[] = "/tmp/kvstream-cache-pg.XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
@@ -195,6 +195,24 @@ TEST(ViewCacheEndToEnd, CachedKeysAreServedWhilePostgresIsDownAndMissesAre503) {
     EXPECT_TRUE(degraded);
     EXPECT_EQ(http_get(port, "/v1/kv/never-seen").status, 503);
     EXPECT_EQ(http_get(port, "/readyz").status, 503);
+    // After repeated failures the circuit breaker answers misses at once,
+    // saying so, instead of sending each one to the dead database.
+    bool fast = false;
+    for (int i = 0; i < 20 && !fast; ++i) {
+      auto miss = http_get(port, "/v1/kv/miss-" + std::to_string(i));
+      EXPECT_EQ(miss.status, 503);
+      fast = miss.body.find("failing fast") != std::string::npos;
+    }
+    EXPECT_TRUE(fast);
+    // Postgres back: the breaker closes after a trial read, misses answer.
+    auto restarted = run_command({env, "start", dir});
+    ASSERT_EQ(restarted.exit_code, 0) << restarted.out;
+    int status = 0;
+    for (int i = 0; i < 150 && status != 404; ++i) {
+      status = http_get(port, "/v1/kv/never-seen").status;
+      if (status != 404) std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_EQ(status, 404) << consumer.log();
     consumer.signal(SIGTERM);
     EXPECT_EQ(consumer.wait(40s), 0) << consumer.log();
   }
