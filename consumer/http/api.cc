@@ -4,11 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
-#include <charconv>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "common/error.h"
+#include "http/request.h"
 #include "http/url.h"
 #include "source/partitioner.h"
 
@@ -19,10 +19,6 @@ namespace {
 using nlohmann::json;
 using status = beast_http::status;
 using verb = beast_http::verb;
-
-constexpr std::string_view kKvPath = "/v1/kv";
-constexpr std::string_view kKvPrefix = "/v1/kv/";
-constexpr size_t kMaxRequestIdBytes = 128;
 
 const char* const kRouteKey = "/v1/kv/{key}";
 const char* const kRouteList = "/v1/kv";
@@ -56,16 +52,6 @@ std::string join(const std::vector<std::string>& parts) {
   return out;
 }
 
-// A request id the client sent, if it is one we can echo into headers and
-// logs: 1..128 printable ASCII characters.
-bool sane_request_id(std::string_view id) {
-  if (id.empty() || id.size() > kMaxRequestIdBytes) return false;
-  for (char c : id) {
-    if (c < 0x21 || c > 0x7e) return false;
-  }
-  return true;
-}
-
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   char out[33];
@@ -81,43 +67,6 @@ std::string base64(std::string_view bytes) {
                                 static_cast<int>(bytes.size()));
   out.resize(static_cast<size_t>(n));
   return out;
-}
-
-// Parses a non-negative decimal integer; nullopt for anything else.
-std::optional<uint64_t> parse_count(std::string_view text) {
-  uint64_t v = 0;
-  if (text.empty()) return std::nullopt;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return v;
-}
-
-// "p:o[,p:o...]"; nullopt if malformed.
-std::optional<std::vector<Position>> parse_positions(std::string_view text) {
-  std::vector<Position> out;
-  while (true) {
-    const auto comma = text.find(',');
-    auto p = parse_position(text.substr(0, comma));
-    if (!p) return std::nullopt;
-    out.push_back(*p);
-    if (comma == std::string_view::npos) break;
-    text = text.substr(comma + 1);
-  }
-  return out;
-}
-
-bool etag_matches(std::string_view if_none_match, const std::string& etag) {
-  while (!if_none_match.empty()) {
-    const auto comma = if_none_match.find(',');
-    std::string_view tag = if_none_match.substr(0, comma);
-    while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
-    while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
-    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
-    if (tag == "*" || tag == etag) return true;
-    if (comma == std::string_view::npos) break;
-    if_none_match.remove_prefix(comma + 1);
-  }
-  return false;
 }
 
 Response value_response(unsigned version, const cache::CachedRow& row, const char* cache_state,
@@ -154,30 +103,7 @@ Response database_unavailable(unsigned version, bool breaker_open) {
   return res;
 }
 
-// Which route a path is, for metrics and logs.
-const char* route_of(const std::string& path) {
-  if (path == kKvPath) return kRouteList;
-  if (path.compare(0, kKvPrefix.size(), kKvPrefix) == 0) return kRouteKey;
-  if (path == kRouteStatus) return kRouteStatus;
-  if (path == kRouteHealthz) return kRouteHealthz;
-  if (path == kRouteReadyz) return kRouteReadyz;
-  if (path == kRouteMetrics) return kRouteMetrics;
-  return kRouteNone;
-}
-
 }  // namespace
-
-const std::vector<RouteSpec>& api_routes() {
-  static const std::vector<RouteSpec> routes = {
-      {kRouteKey, {"GET", "HEAD", "PUT", "DELETE"}},
-      {kRouteList, {"GET", "HEAD"}},
-      {kRouteStatus, {"GET", "HEAD"}},
-      {kRouteHealthz, {"GET", "HEAD"}},
-      {kRouteReadyz, {"GET", "HEAD"}},
-      {kRouteMetrics, {"GET", "HEAD"}},
-  };
-  return routes;
-}
 
 Api::Api(ApiSettings settings, ApiContext context)
     : settings_(std::move(settings)),
@@ -190,7 +116,8 @@ void Api::handle(Request&& req, const std::string& peer, Responder respond) {
   std::string id(req["X-Request-ID"]);
   if (!sane_request_id(id)) id = new_request_id();
   const std::string path(req.target().substr(0, req.target().find('?')));
-  const std::string route_name = route_of(path);
+  const RouteSpec* matched = match_route(path);
+  const std::string route_name = matched != nullptr ? matched->path : kRouteNone;
   const bool head = req.method() == verb::head;
   const std::string method(req.method_string());
   Responder wrapped = [this, id, route_name, head, method, path, peer, started,
@@ -227,8 +154,7 @@ void Api::route(Request&& req, const std::string& route, const std::string& peer
   if (route == kRouteNone) {
     return respond(error(status::not_found, "no_route", "no route for " + target->path, version));
   }
-  const auto& spec = *std::find_if(api_routes().begin(), api_routes().end(),
-                                   [&](const RouteSpec& r) { return r.path == route; });
+  const RouteSpec& spec = *match_route(target->path);
   const std::string method(req.method_string());
   if (std::find(spec.methods.begin(), spec.methods.end(), method) == spec.methods.end()) {
     return respond(method_not_allowed(version, join(spec.methods)));
@@ -291,7 +217,7 @@ void Api::route(Request&& req, const std::string& route, const std::string& peer
 
   std::string key;
   if (route == kRouteKey) {
-    auto decoded = percent_decode(std::string_view(target->path).substr(kKvPrefix.size()));
+    auto decoded = percent_decode(std::string_view(target->path).substr(kKeyRoutePrefix.size()));
     if (!decoded) {
       return respond(
           error(status::bad_request, "bad_key", "malformed percent-encoding in the key", version));

@@ -40,6 +40,7 @@
 #include "cache/view_cache.h"
 #include "http/guards.h"
 #include "http/position_waiter.h"
+#include "http/request.h"
 #include "http/server.h"
 #include "producer/producer.h"
 #include "schema/codec.h"
@@ -79,14 +80,6 @@ struct ApiContext {
   // Called once per answered request: route template, status, seconds.
   std::function<void(const std::string&, unsigned, double)> observe;
 };
-
-// A route the server answers: its path template and methods. The OpenAPI
-// document must describe each (checked by a test).
-struct RouteSpec {
-  std::string path;
-  std::vector<std::string> methods;
-};
-const std::vector<RouteSpec>& api_routes();
 
 class Api {
  public:

@@ -1,0 +1,143 @@
+// Read-your-writes waits: satisfied by this replica's applied positions, by
+// the database's (other replicas'), or failed at the deadline; also under
+// concurrent waits and applies (run under ThreadSanitizer).
+#include "http/position_waiter.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "common/error.h"
+
+namespace kvstream::http {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = PositionWaiter::Clock;
+
+// The database's positions, settable by the test.
+struct FakeDb {
+  std::mutex mu;
+  std::map<int32_t, int64_t> next;
+  bool failing = false;
+  std::atomic<int> polls{0};
+  std::map<int32_t, int64_t> read() {
+    polls.fetch_add(1);
+    std::lock_guard<std::mutex> lock(mu);
+    if (failing) throw Error(ErrorKind::kTransient, "database down");
+    return next;
+  }
+};
+
+struct Fixture {
+  apply::AppliedView view;
+  FakeDb db;
+  PositionWaiter waiter{view, [this] { return db.read(); }, 5ms};
+  Fixture() {
+    view.set_listener([this] { waiter.notify(); });
+  }
+  std::future<bool> wait(std::vector<Position> positions, std::chrono::milliseconds timeout) {
+    auto done = std::make_shared<std::promise<bool>>();
+    auto f = done->get_future();
+    waiter.wait(std::move(positions), Clock::now() + timeout,
+                [done](bool applied) { done->set_value(applied); });
+    return f;
+  }
+};
+
+TEST(PositionWaiter, AnAppliedPositionAnswersAtOnce) {
+  Fixture f;
+  f.view.set_assigned(0, 10);
+  auto r = f.wait({{0, 9}}, 0ms);
+  ASSERT_EQ(r.wait_for(0s), std::future_status::ready);
+  EXPECT_TRUE(r.get());
+}
+
+TEST(PositionWaiter, ALocalApplyWakesTheWaiter) {
+  Fixture f;
+  f.view.set_assigned(1, 0);
+  auto r = f.wait({{1, 4}}, 10s);
+  EXPECT_EQ(r.wait_for(50ms), std::future_status::timeout);
+  f.view.set_applied(1, 4);  // offset 4 not yet applied
+  EXPECT_EQ(r.wait_for(50ms), std::future_status::timeout);
+  f.view.set_applied(1, 5);
+  ASSERT_EQ(r.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(r.get());
+}
+
+TEST(PositionWaiter, AnotherReplicasPartitionIsSeenInTheDatabase) {
+  Fixture f;
+  auto r = f.wait({{3, 100}, {4, 0}}, 10s);
+  {
+    std::lock_guard<std::mutex> lock(f.db.mu);
+    f.db.next[3] = 101;
+  }
+  EXPECT_EQ(r.wait_for(100ms), std::future_status::timeout) << "partition 4 is still missing";
+  {
+    std::lock_guard<std::mutex> lock(f.db.mu);
+    f.db.next[4] = 1;
+  }
+  ASSERT_EQ(r.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(r.get());
+}
+
+TEST(PositionWaiter, TheDeadlineFailsTheWaitEvenWhileTheDatabaseFails) {
+  Fixture f;
+  f.db.failing = true;
+  const auto started = Clock::now();
+  auto r = f.wait({{2, 0}}, 100ms);
+  ASSERT_EQ(r.wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(r.get());
+  EXPECT_GE(Clock::now() - started, 100ms);
+  EXPECT_GT(f.db.polls.load(), 0);
+}
+
+TEST(PositionWaiter, DoesNotPollTheDatabaseForItsOwnPartitions) {
+  Fixture f;
+  f.view.set_assigned(0, 0);
+  auto r = f.wait({{0, 0}}, 200ms);
+  ASSERT_EQ(r.wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(r.get());
+  EXPECT_EQ(f.db.polls.load(), 0);
+}
+
+TEST(PositionWaiter, StopFailsEveryWaiterAndLaterWaits) {
+  Fixture f;
+  auto a = f.wait({{0, 0}}, 60s);
+  auto b = f.wait({{1, 0}}, 60s);
+  f.waiter.stop();
+  EXPECT_FALSE(a.get());
+  EXPECT_FALSE(b.get());
+  EXPECT_FALSE(f.wait({{0, 0}}, 60s).get());
+}
+
+TEST(PositionWaiter, ManyWaitersAndAppliesConcurrently) {
+  Fixture f;
+  for (int32_t p = 0; p < 4; ++p) f.view.set_assigned(p, 0);
+  std::atomic<int> applied{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        std::promise<bool> done;
+        auto fut = done.get_future();
+        f.waiter.wait({{t, i}}, Clock::now() + 10s, [&done](bool ok) { done.set_value(ok); });
+        (fut.get() ? applied : failed).fetch_add(1);
+      }
+    });
+  }
+  std::thread applier([&] {
+    for (int64_t next = 1; next <= 200; ++next) {
+      for (int32_t p = 0; p < 4; ++p) f.view.set_applied(p, next);
+      std::this_thread::sleep_for(100us);
+    }
+  });
+  for (auto& t : threads) t.join();
+  applier.join();
+  EXPECT_EQ(applied.load(), 800);
+  EXPECT_EQ(failed.load(), 0);
+}
+
+}  // namespace
+}  // namespace kvstream::http

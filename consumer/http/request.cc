@@ -1,0 +1,70 @@
+#include "http/request.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace kvstream::http {
+
+namespace {
+constexpr size_t kMaxRequestIdBytes = 128;
+}
+
+const std::vector<RouteSpec>& api_routes() {
+  static const std::vector<RouteSpec> routes = {
+      {"/v1/kv/{key}", {"GET", "HEAD", "PUT", "DELETE"}},
+      {"/v1/kv", {"GET", "HEAD"}},
+      {"/v1/status", {"GET", "HEAD"}},
+      {"/healthz", {"GET", "HEAD"}},
+      {"/readyz", {"GET", "HEAD"}},
+      {"/metrics", {"GET", "HEAD"}},
+  };
+  return routes;
+}
+
+const RouteSpec* match_route(std::string_view path) {
+  const auto& routes = api_routes();
+  if (path.substr(0, kKeyRoutePrefix.size()) == kKeyRoutePrefix) return &routes[0];
+  auto it = std::find_if(routes.begin() + 1, routes.end(),
+                         [&](const RouteSpec& r) { return r.path == path; });
+  return it == routes.end() ? nullptr : &*it;
+}
+
+std::optional<uint64_t> parse_count(std::string_view text) {
+  uint64_t v = 0;
+  if (text.empty()) return std::nullopt;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<std::vector<Position>> parse_positions(std::string_view text) {
+  std::vector<Position> out;
+  for (;;) {
+    const auto comma = text.find(',');
+    auto p = parse_position(text.substr(0, comma));
+    if (!p) return std::nullopt;
+    out.push_back(*p);
+    if (comma == std::string_view::npos) return out;
+    text = text.substr(comma + 1);
+  }
+}
+
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  for (;;) {
+    const auto comma = if_none_match.find(',');
+    std::string_view tag = if_none_match.substr(0, comma);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+    if (!tag.empty() && (tag == "*" || tag == etag)) return true;
+    if (comma == std::string_view::npos) return false;
+    if_none_match.remove_prefix(comma + 1);
+  }
+}
+
+bool sane_request_id(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRequestIdBytes) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x21 && c <= 0x7e; });
+}
+
+}  // namespace kvstream::http
