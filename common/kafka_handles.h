@@ -51,4 +51,11 @@ using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
 // secrets).
 void set_conf(rd_kafka_conf_t* conf, const std::string& name, const std::string& value);
 
+// Whether a librdkafka property means anything to a client of `type`: false
+// for consumer-only properties on a producer and producer-only ones on a
+// consumer (librdkafka would ignore them with a CONFWARN), true otherwise
+// (general or unknown properties: those librdkafka itself judges). From
+// librdkafka's own property table.
+bool property_applies(const std::string& name, rd_kafka_type_t type);
+
 }  // namespace kvstream::kafka

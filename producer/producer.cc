@@ -52,7 +52,9 @@ Producer::Producer(ProducerSettings settings) : settings_(std::move(settings)) {
                   std::to_string(settings_.limits.max_value_bytes + settings_.limits.max_key_bytes +
                                  64 * 1024));
   for (const auto& [name, value] : settings_.kafka.properties) {
-    kafka::set_conf(conf.get(), name, value);
+    // Settings shared with a consumer (the replica's dead-letter and HTTP
+    // producers) may hold consumer-only properties: not for us.
+    if (kafka::property_applies(name, RD_KAFKA_PRODUCER)) kafka::set_conf(conf.get(), name, value);
   }
   // Delivery reports and errors arrive as events on the main queue, served
   // by the delivery thread alone. (With a delivery callback instead,

@@ -21,7 +21,6 @@ using status = beast_http::status;
 using verb = beast_http::verb;
 
 const char* const kRouteKey = "/v1/kv/{key}";
-const char* const kRouteList = "/v1/kv";
 const char* const kRouteStatus = "/v1/status";
 const char* const kRouteHealthz = "/healthz";
 const char* const kRouteReadyz = "/readyz";
@@ -131,7 +130,10 @@ void Api::handle(Request&& req, const std::string& peer, Responder respond) {
     const unsigned code = res.result_int();
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     if (ctx_.observe) ctx_.observe(route_name, code, seconds);
-    if (code >= 500) {
+    // Server errors of the API are worth a line; probes answering 503
+    // (starting, database down) are not: the replica logs why itself.
+    const bool probe = route_name == kRouteReadyz || route_name == kRouteHealthz;
+    if (code >= 500 && !probe) {
       spdlog::info("HTTP {} {} -> {} in {:.1f} ms (request {}, client {})", method, path, code,
                    seconds * 1000, id, peer);
     } else {

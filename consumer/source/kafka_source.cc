@@ -37,7 +37,9 @@ KafkaSource::KafkaSource(SourceSettings settings, Listener& listener)
     kafka::set_conf(conf.get(), "group.instance.id", settings_.group_instance_id);
   }
   for (const auto& [name, value] : settings_.kafka.properties) {
-    kafka::set_conf(conf.get(), name, value);
+    // The replica's producers share these settings: producer-only
+    // properties are theirs.
+    if (kafka::property_applies(name, RD_KAFKA_CONSUMER)) kafka::set_conf(conf.get(), name, value);
   }
   route_kafka_logs(conf.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
