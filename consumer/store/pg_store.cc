@@ -122,9 +122,14 @@ size_t PgStore::collect_tombstones(std::chrono::seconds retention, size_t limit)
     if (!tx.exec("SELECT pg_try_advisory_xact_lock(30248060754816354)")[0][0].as<bool>()) {
       return 0;
     }
+    // The conditions stand on the deleted row itself, not only in the
+    // subquery: when a PUT of the key commits while this waits on the row's
+    // lock, Postgres rechecks the row's own conditions against the new
+    // version (and skips it), but never the subquery's.
     auto r = tx.exec_params(
         "DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE value IS NULL "
-        "AND updated_at < now() - make_interval(secs => $1) LIMIT $2)",
+        "AND updated_at < now() - make_interval(secs => $1) LIMIT $2) "
+        "AND value IS NULL AND updated_at < now() - make_interval(secs => $1)",
         static_cast<double>(retention.count()), static_cast<int64_t>(limit));
     tx.commit();
     return r.affected_rows();

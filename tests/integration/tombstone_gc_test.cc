@@ -2,6 +2,9 @@
 // older than the retention go, in bounded batches; live rows never do.
 #include <gtest/gtest.h>
 
+#include <future>
+#include <thread>
+
 #include "schema/migrations.h"
 #include "store/pg_store.h"
 #include "tests/support/test_database.h"
@@ -53,6 +56,37 @@ TEST(TombstoneGc, OneCollectorAtATime) {
   EXPECT_EQ(store.collect_tombstones(std::chrono::hours(24), 10), 0u);
   holder.abort();
   EXPECT_EQ(store.collect_tombstones(std::chrono::hours(24), 10), 1u);
+}
+
+TEST(TombstoneGc, APutCommittedWhileTheCollectorWaitsOnItsRowSurvives) {
+  TestDatabase db;
+  auto conn = db.connect();
+  schema::migrate(*conn, schema::load_migrations(schema::embedded_migrations()));
+  pqxx::nontransaction(*conn).exec(
+      "INSERT INTO kv (key, value, src_partition, src_offset, updated_at) "
+      "VALUES ('k', NULL, 0, 1, now() - interval '2 days')");
+  // A replica applies a PUT of the old tombstone's key and has not
+  // committed yet: the collector, which chose that row, waits on its lock.
+  auto writer = db.connect();
+  pqxx::work put(*writer);
+  put.exec(
+      "UPDATE kv SET value = 'back'::bytea, src_offset = 2, updated_at = now() WHERE key = 'k'");
+  store::PgStore store({db.url()});
+  auto collected = std::async(std::launch::async,
+                              [&] { return store.collect_tombstones(std::chrono::hours(24), 10); });
+  // The collector is blocked on the row (bounded wait for it to get there).
+  for (int i = 0; i < 100; ++i) {
+    auto r = pqxx::nontransaction(*conn).exec(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
+        "query LIKE 'DELETE FROM kv%'");
+    if (r[0][0].as<int>() > 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  put.commit();
+  EXPECT_EQ(collected.get(), 0u);
+  auto r = pqxx::nontransaction(*conn).exec("SELECT value FROM kv WHERE key = 'k'");
+  ASSERT_EQ(r.size(), 1u) << "the collector deleted a live row";
+  EXPECT_EQ(pqxx::binarystring(r[0][0]).str(), "back");
 }
 
 }  // namespace
