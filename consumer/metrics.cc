@@ -150,9 +150,22 @@ void ConsumerMetrics::http_request(const std::string& route, unsigned status, do
   static const prometheus::Histogram::BucketBoundaries kBuckets{
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
       0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
-  // Family::Add finds the existing series; routes and codes are few.
-  http_requests_.Add({{"route", route}, {"code", std::to_string(status)}}).Increment();
-  http_latency_.Add({{"route", route}}, kBuckets).Observe(seconds);
+  // Family::Add builds label maps and hashes them: done once per route and
+  // code, then the series are looked up here.
+  HttpSeries series;
+  {
+    std::lock_guard<std::mutex> lock(http_mu_);
+    auto key = route + ' ' + std::to_string(status);
+    auto it = http_series_.find(key);
+    if (it == http_series_.end()) {
+      HttpSeries created{&http_requests_.Add({{"route", route}, {"code", std::to_string(status)}}),
+                         &http_latency_.Add({{"route", route}}, kBuckets)};
+      it = http_series_.emplace(std::move(key), created).first;
+    }
+    series = it->second;
+  }
+  series.requests->Increment();
+  series.latency->Observe(seconds);
 }
 
 void ConsumerMetrics::set_paused(size_t paused) { paused_.Set(static_cast<double>(paused)); }

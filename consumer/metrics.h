@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "apply/engine.h"
 #include "cache/lru_cache.h"
@@ -67,6 +68,12 @@ class ConsumerMetrics {
 
   prometheus::Family<prometheus::Counter>& http_requests_;
   prometheus::Family<prometheus::Histogram>& http_latency_;
+  struct HttpSeries {
+    prometheus::Counter* requests = nullptr;
+    prometheus::Histogram* latency = nullptr;
+  };
+  std::mutex http_mu_;
+  std::unordered_map<std::string, HttpSeries> http_series_;  // guarded by http_mu_
 
   std::mutex mu_;
   std::map<int32_t, std::pair<prometheus::Gauge*, prometheus::Gauge*>> lag_;  // guarded by mu_
