@@ -58,6 +58,9 @@ ParsedLine parse_ndjson_line(std::string_view line) {
     j = nlohmann::json::parse(line.begin(), line.end());
   } catch (const nlohmann::json::parse_error& e) {
     return bad("not valid JSON (at byte " + std::to_string(e.byte) + ")");
+  } catch (const nlohmann::json::exception& e) {
+    // Valid syntax the parser cannot hold, e.g. a number out of range.
+    return bad(std::string("not usable JSON: ") + e.what());
   }
   if (!j.is_object()) return bad("not a JSON object");
 
