@@ -7,12 +7,17 @@ namespace kvstream::store {
 
 namespace {
 
+// The fence: the position moves only from the one this writer expects.
+// First batch of a partition (no position expected): the row must not exist
+// yet. Later batches: the row must exist and hold the expected position; a
+// missing row (the table emptied under a running replica) fences too, so
+// the replica reloads and starts the partition again from the beginning.
+constexpr const char* kFenceFirstSql =
+    "INSERT INTO kv_offsets (topic, partition, next_offset, updated_at) "
+    "VALUES ($1, $2, $3, now()) ON CONFLICT (topic, partition) DO NOTHING";
 constexpr const char* kFenceSql =
-    "INSERT INTO kv_offsets AS o (topic, partition, next_offset, updated_at) "
-    "VALUES ($1, $2, $3, now()) "
-    "ON CONFLICT (topic, partition) DO UPDATE "
-    "SET next_offset = EXCLUDED.next_offset, updated_at = EXCLUDED.updated_at "
-    "WHERE o.next_offset = $4";
+    "UPDATE kv_offsets SET next_offset = $3, updated_at = now() "
+    "WHERE topic = $1 AND partition = $2 AND next_offset = $4";
 
 constexpr const char* kUpsertSql =
     "INSERT INTO kv AS t (key, value, content_type, src_partition, src_offset, updated_at) "
@@ -55,6 +60,7 @@ pqxx::connection& PgStore::conn() {
   if (conn_ && !conn_->is_open()) conn_.reset();
   if (!conn_) {
     conn_ = connect(settings_, "kvstream-apply");
+    conn_->prepare("fence_first", kFenceFirstSql);
     conn_->prepare("fence", kFenceSql);
     conn_->prepare("upsert", kUpsertSql);
     conn_->prepare("load_offsets", kLoadOffsetsSql);
@@ -82,8 +88,11 @@ std::map<int32_t, int64_t> PgStore::load_next_offsets(const std::string& topic,
 ApplyOutcome PgStore::apply(const PartitionBatch& batch) {
   try {
     pqxx::work tx(conn());
-    auto fenced = tx.exec_prepared("fence", batch.topic, batch.partition, batch.new_next_offset,
-                                   batch.expected_next_offset);
+    auto fenced =
+        batch.expected_next_offset == kNoOffset
+            ? tx.exec_prepared("fence_first", batch.topic, batch.partition, batch.new_next_offset)
+            : tx.exec_prepared("fence", batch.topic, batch.partition, batch.new_next_offset,
+                               batch.expected_next_offset);
     if (fenced.affected_rows() != 1) {
       tx.abort();
       return ApplyOutcome::kFenced;

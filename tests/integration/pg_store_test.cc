@@ -95,6 +95,16 @@ TEST_F(PgStoreTest, AFencedBatchWritesNothing) {
   EXPECT_EQ(store_.load_next_offsets("events", {1}).at(1), 4);
 }
 
+TEST_F(PgStoreTest, AMissingPositionRowFencesAWriterThatExpectedOne) {
+  store_.apply(batch(1, store::kNoOffset, 4, {put(1, 3, "k", "v1")}));
+  // The position table is emptied under the running writer (an operator's
+  // rebuild): it must start over, not carry on from where it was.
+  pqxx::nontransaction(*db_.connect()).exec("TRUNCATE kv, kv_offsets");
+  EXPECT_EQ(store_.apply(batch(1, 4, 6, {put(1, 5, "k", "late")})), store::ApplyOutcome::kFenced);
+  EXPECT_FALSE(get("k").has_value());
+  EXPECT_TRUE(store_.load_next_offsets("events", {1}).empty());
+}
+
 TEST_F(PgStoreTest, ReplayingTheSameBatchChangesNothing) {
   auto b = batch(2, store::kNoOffset, 2, {put(2, 0, "x", "1"), put(2, 1, "y", "2")});
   store_.apply(b);
