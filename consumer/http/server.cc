@@ -106,6 +106,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
+    // A request without a body (most GETs) is complete with its header.
+    if (parser_->is_done()) return on_read({}, 0);
     beast_http::async_read(stream_, buffer_, *parser_,
                            beast::bind_front_handler(&Session::on_read, shared_from_this()));
   }
@@ -143,7 +145,10 @@ class Session : public std::enable_shared_from_this<Session> {
     handler_(std::move(req), peer_, [self, executor, version, keep_alive](Response res) {
       res.version(version);
       res.keep_alive(keep_alive && res.keep_alive());
-      asio::post(executor, [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+      // Inline when answered on the connection's strand (a cache hit), else
+      // queued to it.
+      asio::dispatch(executor,
+                     [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
     });
   }
 
