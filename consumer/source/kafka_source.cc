@@ -89,6 +89,11 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
     } else {
       rd_kafka_assign(rk_.get(), partitions);
     }
+    // librdkafka keeps a partition's pause across its revocation and
+    // reassignment: one paused (backlog, database down) when it was taken
+    // away would never fetch again when it comes back. A new ownership
+    // starts fetching; the engine pauses it again if it must.
+    rd_kafka_resume_partitions(rk_.get(), partitions);
   } else {
     listener_.on_revoke(ids);
     spdlog::info("revoked partitions [{}] of {} ({})", fmt::join(ids, ","), settings_.kafka.topic,

@@ -77,6 +77,52 @@ TEST(KafkaRoundTrip, PositionsFromTheProducerAreWhereTheGroupReadsAndCommits) {
   EXPECT_TRUE(listener.assigned.empty());
 }
 
+TEST(KafkaRoundTrip, APartitionPausedWhenRevokedFetchesWhenItComesBack) {
+  const std::string brokers = test_brokers();
+  const std::string topic = unique_name("paused");
+  create_topic(brokers, topic, 2);
+  source::SourceSettings settings;
+  settings.kafka.brokers = brokers;
+  settings.kafka.topic = topic;
+  settings.group = unique_name("group");
+  StartAtBeginning la, lb;
+  source::KafkaSource a(settings, la);
+  a.subscribe();
+  for (int i = 0; i < 300 && la.assigned.size() < 2; ++i) a.poll(100ms);
+  ASSERT_EQ(la.assigned.size(), 2u);
+  a.pause({0, 1});  // e.g. the database is down
+
+  // A second member takes one partition away, then leaves: it comes back.
+  auto b = std::make_unique<source::KafkaSource>(settings, lb);
+  b->subscribe();
+  for (int i = 0; i < 600 && (lb.assigned.empty() || la.assigned.size() != 1); ++i) {
+    a.poll(50ms);
+    b->poll(50ms);
+  }
+  ASSERT_EQ(lb.assigned.size(), 1u);
+  const int32_t moved = *lb.assigned.begin();
+  b->close();
+  b.reset();
+  for (int i = 0; i < 600 && la.assigned.size() < 2; ++i) a.poll(100ms);
+  ASSERT_EQ(la.assigned.size(), 2u);
+
+  // Records of the returned partition arrive; the other one stays paused.
+  {
+    producer::ProducerSettings ps;
+    ps.kafka.brokers = brokers;
+    ps.kafka.topic = topic;
+    producer::Producer producer(ps);
+    for (int i = 0; i < 40; ++i) producer.put_sync("key-" + std::to_string(i), "v");
+  }
+  std::map<int32_t, int> seen;
+  for (int i = 0; i < 200 && seen[moved] == 0; ++i) {
+    if (auto r = a.poll(100ms)) ++seen[r->partition];
+  }
+  EXPECT_GT(seen[moved], 0) << "partition " << moved << " stayed paused after it came back";
+  EXPECT_EQ(seen[1 - moved], 0);
+  a.close();
+}
+
 TEST(KafkaRoundTrip, ATombstoneArrivesAsANullValueAndAnEmptyValueAsEmpty) {
   const std::string brokers = test_brokers();
   const std::string topic = unique_name("nulls");
