@@ -76,6 +76,7 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     // Start each partition where the database says it is applied. The
     // listener retries until the database answers (or throws fatal).
+    ever_assigned_ = true;
     std::map<int32_t, int64_t> start = listener_.on_assign(ids);
     for (int i = 0; i < partitions->cnt; ++i) {
       auto it = start.find(partitions->elems[i].partition);
@@ -197,6 +198,16 @@ int64_t KafkaSource::end_offset(int32_t partition) const {
 void KafkaSource::close() {
   if (closed_ || !rk_) return;
   closed_ = true;
+  // librdkafka 2.0.2 aborts in rd_kafka_destroy when a cooperative-sticky
+  // member has joined the group but not yet received its first assignment
+  // (its assignor state is set only then; fixed upstream in 2.3.0). So a
+  // consumer closed in that window first lets the join finish, bounded by
+  // the session timeout: records polled meanwhile are dropped unapplied and
+  // uncommitted, so the partitions' next owner reads them again.
+  const auto deadline = std::chrono::steady_clock::now() + settings_.session_timeout;
+  while (!ever_assigned_ && std::chrono::steady_clock::now() < deadline) {
+    kafka::MessagePtr dropped(rd_kafka_consumer_poll(rk_.get(), 100));
+  }
   // Leaves the group; the rebalance callback revokes what we hold.
   if (auto err = rd_kafka_consumer_close(rk_.get())) {
     spdlog::warn("closing the Kafka consumer: {}", rd_kafka_err2str(err));

@@ -75,6 +75,7 @@ class KafkaSource {
   Listener& listener_;
   kafka::HandlePtr rk_;
   bool closed_ = false;
+  bool ever_assigned_ = false;  // a first assignment arrived (rebalance callback)
 };
 
 }  // namespace kvstream::source
