@@ -6,13 +6,38 @@ env_die() {
 }
 
 # free_port: prints a TCP port on 127.0.0.1 that is free right now.
+#
+# By default the kernel picks it, from the ephemeral range. KVTEST_ENV_PORTS
+# (LOW-HIGH) makes it pick a random free port in that range instead: for a
+# server that is killed and restarted on the same port while clients keep
+# reconnecting (tests/robustness), a port outside the ephemeral range
+# (/proc/sys/net/ipv4/ip_local_port_range) cannot be taken meanwhile by a
+# client's own outgoing connection (a TCP self-connect to 127.0.0.1:PORT).
+# (Not a KVSTREAM_* name: consumer replicas inherit the environment and warn
+# about KVSTREAM_* variables that are no setting.)
 free_port() {
-  python3 - <<'PY'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
+  python3 - "${KVTEST_ENV_PORTS:-}" <<'PY'
+import random, socket, sys
+spec = sys.argv[1]
+if not spec:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+    s.close()
+    sys.exit(0)
+low, high = (int(x) for x in spec.split("-"))
+for _ in range(500):
+    port = random.randint(low, high)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    sys.exit(0)
+sys.exit("no free port in KVTEST_ENV_PORTS=" + spec)
 PY
 }
 

@@ -7,12 +7,17 @@
 namespace kvstream::testing {
 
 EventPublisher::EventPublisher(const std::string& brokers, const std::string& topic, Oracle& oracle)
-    : topic_(topic), oracle_(oracle) {
+    : EventPublisher(brokers, topic, oracle, PublisherOptions{}) {}
+
+EventPublisher::EventPublisher(const std::string& brokers, const std::string& topic, Oracle& oracle,
+                               const PublisherOptions& options)
+    : topic_(topic), oracle_(oracle), keep_failed_(options.keep_failed) {
   producer::ProducerSettings settings;
   settings.kafka.brokers = brokers;
   settings.kafka.topic = topic;
-  settings.client_id = "kvstream-test-load";
+  settings.client_id = options.client_id;
   settings.linger = std::chrono::milliseconds(5);
+  settings.delivery_timeout = options.delivery_timeout;
   producer_ = std::make_unique<producer::Producer>(settings);
 }
 
@@ -23,6 +28,7 @@ void EventPublisher::delivered(PublishedEvent event, const producer::Delivery& d
     failures_.fetch_add(1);
     std::lock_guard<std::mutex> lock(mu_);
     if (first_failure_.empty()) first_failure_ = "key " + event.key + ": " + *d.error;
+    if (keep_failed_) failed_.push_back(std::move(event));
     return;
   }
   event.position = d.position;
@@ -61,6 +67,13 @@ Position EventPublisher::send_raw(const schema::Record& record) {
 
 bool EventPublisher::flush(std::chrono::milliseconds timeout) {
   return producer_->flush(timeout) == 0;
+}
+
+std::vector<PublishedEvent> EventPublisher::take_failed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<PublishedEvent> out;
+  out.swap(failed_);
+  return out;
 }
 
 std::string EventPublisher::first_failure() const {

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/position.h"
 #include "producer/producer.h"
@@ -27,10 +28,22 @@
 
 namespace kvstream::testing {
 
+// Settings of an EventPublisher beyond the defaults of the tests.
+struct PublisherOptions {
+  // How long librdkafka keeps retrying an event (delivery.timeout.ms); a
+  // test that stops the broker for a while makes it longer than the outage.
+  std::chrono::milliseconds delivery_timeout{30000};
+  std::string client_id = "kvstream-test-load";
+  // Keep every event whose delivery failed, for take_failed().
+  bool keep_failed = false;
+};
+
 // Thread-safe: any thread may publish.
 class EventPublisher {
  public:
   EventPublisher(const std::string& brokers, const std::string& topic, Oracle& oracle);
+  EventPublisher(const std::string& brokers, const std::string& topic, Oracle& oracle,
+                 const PublisherOptions& options);
   ~EventPublisher();
 
   // Asynchronous; the event goes into the oracle once acknowledged, or into
@@ -47,6 +60,12 @@ class EventPublisher {
   // flight after `timeout`.
   bool flush(std::chrono::milliseconds timeout);
 
+  // With options.keep_failed: the events whose delivery failed since the
+  // last call (not in the oracle; a failed event may still have been
+  // written, so a test that publishes it again as a new event makes sure the
+  // key ends with an acknowledged one).
+  std::vector<PublishedEvent> take_failed();
+
   size_t acknowledged() const { return acknowledged_.load(); }
   size_t failures() const { return failures_.load(); }
   std::string first_failure() const;
@@ -62,6 +81,8 @@ class EventPublisher {
   std::atomic<size_t> failures_{0};
   mutable std::mutex mu_;
   std::string first_failure_;  // guarded by mu_
+  bool keep_failed_ = false;
+  std::vector<PublishedEvent> failed_;  // guarded by mu_
 };
 
 // A random mix of PUTs and DELETEs over a fixed key space.

@@ -129,6 +129,21 @@ TableDiff compare(const ExpectedTable& expected, const KvTable& actual) {
   return diff;
 }
 
+TableDiff compare_allowing_collected_tombstones(const ExpectedTable& expected,
+                                                const KvTable& actual, size_t* collected) {
+  ExpectedTable kept;
+  size_t gone = 0;
+  for (const auto& [key, want] : expected) {
+    if (!want.value && !actual.count(key)) {
+      ++gone;
+      continue;
+    }
+    kept.emplace(key, want);
+  }
+  if (collected != nullptr) *collected = gone;
+  return compare(kept, actual);
+}
+
 std::set<std::string> deleted_keys(const ExpectedTable& expected) {
   std::set<std::string> out;
   for (const auto& [key, row] : expected) {

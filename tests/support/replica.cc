@@ -56,9 +56,10 @@ Replica::Replica(const ReplicaConfig& config, const std::string& name) : name_(n
   port_ = free_port();
   auto env = environment(config);
   env["KVSTREAM_HTTP_ADDR"] = "127.0.0.1:" + std::to_string(port_);
-  process_ =
-      std::make_unique<ChildProcess>(std::vector<std::string>{bin_dir() + "/kvstream-consumer"},
-                                     env, "/tmp/" + config.topic + "-" + name + ".log");
+  process_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{bin_dir() + "/kvstream-consumer"}, env,
+      (config.log_dir.empty() ? "/tmp" : config.log_dir) + "/" + config.topic + "-" + name +
+          ".log");
 }
 
 Replica::~Replica() = default;

@@ -28,6 +28,8 @@ struct ReplicaConfig {
   std::string pg_url;
   // More KVSTREAM_* variables (they win over the four above).
   std::map<std::string, std::string> env;
+  // The folder of the replica's log; empty: /tmp.
+  std::string log_dir = {};
 };
 
 // A TCP port on 127.0.0.1 that is free right now.
@@ -39,7 +41,7 @@ void run_migrations(const ReplicaConfig& config);
 
 class Replica {
  public:
-  // Starts the replica; `name` tells its log apart ("/tmp/<topic>-<name>.log").
+  // Starts the replica; `name` tells its log apart ("<log_dir>/<topic>-<name>.log").
   Replica(const ReplicaConfig& config, const std::string& name);
   ~Replica();  // SIGKILL if still running
   Replica(const Replica&) = delete;

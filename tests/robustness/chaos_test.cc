@@ -1,0 +1,196 @@
+// Robustness tests (ctest label `robustness`): the chaos schedule's
+// properties, the broker crash and restart the chaos driver relies on, and a
+// short chaos run.
+//
+//   KVSTREAM_CHAOS_MINUTES  length of the short run's chaos phase (default 2.5)
+//   KVSTREAM_CHAOS_SEED     its seed (default: random, printed; a failure
+//                           prints the command that replays it)
+//   KVSTREAM_CHAOS_RATE     events per second (default 300)
+#include "tests/robustness/chaos.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <set>
+
+#include "tests/robustness/schedule.h"
+#include "tests/support/kafka_server.h"
+#include "tests/support/kafka_util.h"
+#include "tests/support/load.h"
+
+namespace kvstream::chaos {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v == nullptr || *v == '\0' ? fallback : std::string(v);
+}
+
+TEST(ChaosSchedule, TheSeedDeterminesTheSchedule) {
+  ScheduleSpec spec;
+  spec.seed = 42;
+  const Schedule a = make_schedule(spec);
+  const Schedule b = make_schedule(spec);
+  EXPECT_EQ(a.describe(), b.describe());
+  EXPECT_FALSE(a.actions.empty());
+  spec.seed = 43;
+  EXPECT_NE(make_schedule(spec).describe(), a.describe());
+}
+
+// For many seeds: a short run has every kind of fault; the actions on each
+// resource are consistent (a replica is started only after it was stopped,
+// the broker killed only when up, no lock or session kill while Postgres is
+// down); everything happens between the warm-up and the end.
+TEST(ChaosSchedule, ShortRunsHaveEveryKindAndConsistentActions) {
+  for (uint64_t seed = 1; seed <= 300; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    ScheduleSpec spec;
+    spec.seed = seed;
+    spec.duration_s = 150;
+    const Schedule s = make_schedule(spec);
+    for (const auto& [kind, n] : s.episodes_by_kind()) {
+      EXPECT_GE(n, 1) << to_string(kind) << "\n" << s.describe();
+    }
+    const int slots = spec.core_replicas + spec.storm_replicas;
+    std::vector<bool> up(static_cast<size_t>(slots), false);
+    for (int i = 0; i < spec.core_replicas; ++i) up[static_cast<size_t>(i)] = true;
+    bool broker_up = true, pg_up = true, storm = false;
+    double last_broker_start = -100, lock_end = -1;
+    for (const Action& a : s.actions) {
+      ASSERT_GE(a.at, spec.warmup_s) << a.describe();
+      ASSERT_LE(a.at, spec.duration_s) << a.describe();
+      switch (a.kind) {
+        case ActionKind::kReplicaStart:
+          ASSERT_FALSE(up.at(static_cast<size_t>(a.slot))) << a.describe();
+          up[static_cast<size_t>(a.slot)] = true;
+          break;
+        case ActionKind::kReplicaKill:
+        case ActionKind::kReplicaTerm:
+          ASSERT_TRUE(up.at(static_cast<size_t>(a.slot))) << a.describe();
+          up[static_cast<size_t>(a.slot)] = false;
+          break;
+        case ActionKind::kBrokerKill:
+          ASSERT_TRUE(broker_up) << a.describe();
+          ASSERT_GE(a.at - last_broker_start, 20) << a.describe();
+          broker_up = false;
+          break;
+        case ActionKind::kBrokerStart:
+          ASSERT_FALSE(broker_up) << a.describe();
+          broker_up = true;
+          last_broker_start = a.at;
+          break;
+        case ActionKind::kPgStop:
+          ASSERT_TRUE(pg_up) << a.describe();
+          ASSERT_GE(a.at, lock_end) << a.describe();
+          pg_up = false;
+          break;
+        case ActionKind::kPgStart:
+          ASSERT_FALSE(pg_up) << a.describe();
+          pg_up = true;
+          break;
+        case ActionKind::kPgTerminate:
+          ASSERT_TRUE(pg_up) << a.describe();
+          break;
+        case ActionKind::kKvLock:
+          ASSERT_TRUE(pg_up) << a.describe();
+          ASSERT_GE(a.at, lock_end) << a.describe();
+          lock_end = a.at + a.seconds;
+          break;
+        case ActionKind::kStormBegin:
+          ASSERT_FALSE(storm);
+          storm = true;
+          break;
+        case ActionKind::kStormEnd:
+          ASSERT_TRUE(storm);
+          storm = false;
+          break;
+      }
+      if (a.slot >= spec.core_replicas) {
+        ASSERT_TRUE(storm || a.kind != ActionKind::kReplicaStart) << a.describe();
+      }
+    }
+    // Everything is back at the end: core replicas up, storm replicas gone.
+    EXPECT_TRUE(broker_up);
+    EXPECT_TRUE(pg_up);
+    EXPECT_FALSE(storm);
+    for (int i = 0; i < slots; ++i) {
+      EXPECT_EQ(up[static_cast<size_t>(i)], i < spec.core_replicas) << "slot " << i;
+    }
+  }
+}
+
+// What the chaos driver relies on: a broker killed with kill -9 comes back
+// on the same port with its data; acknowledged events are all there, at
+// their acknowledged positions, and the producer goes on.
+TEST(KafkaServerTest, KillNineThenStartKeepsThePortAndTheData) {
+  testing::avoid_ephemeral_ports();
+  testing::KafkaServer kafka;
+  testing::create_topic(kafka.brokers(), "crash", 3);
+  testing::Oracle oracle;
+  {
+    testing::EventPublisher publisher(kafka.brokers(), "crash", oracle);
+    for (int i = 0; i < 300; ++i)
+      publisher.put("key:" + std::to_string(i), "v" + std::to_string(i));
+    ASSERT_TRUE(publisher.flush(60s));
+    ASSERT_EQ(publisher.failures(), 0u) << publisher.first_failure();
+  }
+  const std::string before = kafka.brokers();
+  const pid_t pid = kafka.pid();
+  ASSERT_GT(pid, 0);
+  kafka.kill();
+  EXPECT_FALSE(kafka.running());
+  kafka.start();
+  EXPECT_EQ(kafka.brokers(), before);
+  EXPECT_NE(kafka.pid(), pid);
+
+  testing::PublisherOptions options;
+  options.delivery_timeout = 120s;
+  testing::EventPublisher publisher(kafka.brokers(), "crash", oracle, options);
+  for (int i = 0; i < 100; ++i) publisher.del("key:" + std::to_string(i));
+  ASSERT_TRUE(publisher.flush(120s));
+  ASSERT_EQ(publisher.failures(), 0u) << publisher.first_failure();
+
+  const auto records = testing::read_all(kafka.brokers(), "crash", 60s);
+  ASSERT_EQ(records.size(), oracle.size());
+  std::set<std::string> in_topic, acknowledged;
+  for (const auto& r : records) {
+    in_topic.insert(std::to_string(r.partition) + ":" + std::to_string(r.offset) + " " +
+                    r.key.value_or("") + "=" + r.value.value_or("<null>"));
+  }
+  for (const auto& e : oracle.events()) {
+    acknowledged.insert(to_string(e.position) + " " + e.key + "=" +
+                        (e.op == schema::Op::kPut ? e.value : "<null>"));
+  }
+  EXPECT_EQ(in_topic, acknowledged);
+}
+
+// The short chaos run of scripts/test: every kind of fault, then every
+// invariant (chaos.h).
+TEST(Chaos, ShortRunKeepsEveryInvariant) {
+  ChaosOptions options;
+  options.minutes = std::stod(env_or("KVSTREAM_CHAOS_MINUTES", "2.5"));
+  options.seed = std::stoull(env_or("KVSTREAM_CHAOS_SEED", std::to_string(std::random_device{}())));
+  options.rate = std::stod(env_or("KVSTREAM_CHAOS_RATE", "300"));
+  options.out = &std::cout;
+  std::cout << "chaos: seed " << options.seed << ", " << options.minutes
+            << " min (replay: KVSTREAM_CHAOS_SEED=" << options.seed
+            << " KVSTREAM_CHAOS_MINUTES=" << options.minutes
+            << " ctest -R Chaos, or scripts/chaos --minutes " << options.minutes << " --seed "
+            << options.seed << ")" << std::endl;
+  RecordProperty("chaos_seed", std::to_string(options.seed));
+  const ChaosReport report = run_chaos(options);
+  std::cout << report.figures() << std::endl;
+  EXPECT_TRUE(report.ok()) << report.full();
+  // Every kind of fault was injected at least once.
+  for (const auto& [kind, n] : report.schedule.episodes_by_kind()) {
+    EXPECT_GE(report.injected.count(kind) ? report.injected.at(kind) : 0, n > 0 ? 1 : 0)
+        << to_string(kind) << " was planned but never took effect";
+  }
+}
+
+}  // namespace
+}  // namespace kvstream::chaos

@@ -1,0 +1,333 @@
+// Consumer bugs the chaos driver (tests/robustness/chaos.h) found, each
+// reproduced here deterministically: each test failed on the code in which
+// its bug was found, and passes once the bug is fixed. They use the test
+// broker and Postgres of scripts/test (KVSTREAM_TEST_BROKERS,
+// KVSTREAM_TEST_PG_URL).
+//
+// 1. ReplicaShutdown.SigtermAfterJoiningBeforeTheFirstAssignmentExitsZero
+//    Found by seed 12 (`scripts/chaos --minutes 2.5 --seed 12
+//    --tombstone-retention 20`), and again by seed 1242580577. A replica
+//    that gets SIGTERM after it has joined the group but before its first
+//    assignment aborts instead of exiting 0, with exit 134 (SIGABRT):
+//
+//      kvstream-consumer: rdkafka_sticky_assignor.c:1896:
+//      rd_kafka_sticky_assignor_state_destroy: Assertion `assignor_state' failed.
+//
+//    librdkafka sets the cooperative-sticky assignor of a member when its
+//    JoinGroup completes, but sets the assignor's state only when a
+//    SyncGroup gives the member an assignment. rd_kafka_destroy in between
+//    asserts (librdkafka issue 4312, fixed in 2.3.0; Debian 12 ships 2.0.2).
+//    The replica uses that assignor (consumer/source/kafka_source.cc, the
+//    `partition.assignment.strategy` setting) and destroys its consumer on
+//    shutdown. A rolling update that stops a replica still joining a busy
+//    group hits this.
+//
+//    The test makes the window long:
+//    - The group's leader (replica A) is kept nearly frozen: SIGSTOP, with a
+//      40 ms SIGCONT every 1.5 s, so that it stays a live member.
+//    - A second member (C) notices rebalances late: its heartbeat interval
+//      is 3 s.
+//    So the join phase that a new replica B starts usually completes while
+//    the leader is frozen. B has its JoinGroup response, and the leader's
+//    assignment (its SyncGroup) comes up to 1.5 s later. The broker shows
+//    that moment as the group state CompletingRebalance, with B among the
+//    members. B gets SIGTERM then.
+//
+// 2. ReplicaRebalance.APartitionPausedWhenRevokedIsFetchedWhenAssignedAgain
+//    Found by seed 1242580577 (`scripts/chaos --minutes 2.5 --seed
+//    1242580577`, the short run of scripts/test). Partition 0 stalled for
+//    good, 1167 records short of its end, while its replica ran, reported
+//    itself ready, showed 0 paused partitions and a lag of 4.
+//    - A replica pauses a partition whose batch fails (Postgres down) or
+//      whose backlog is too long (ApplyEngine::update_pause).
+//    - On revoke, ConsumerService::on_revoke (consumer/service.cc,
+//      `paused_.erase(p)`) forgets the pause, but never resumes the
+//      partition in librdkafka.
+//    - librdkafka keeps a partition's pause across a revoke and a later
+//      assignment (its documented behaviour).
+//    - If the same replica is given the partition again,
+//      KafkaSource::handle_rebalance (consumer/source/kafka_source.cc)
+//      assigns it still paused. The engine's new Partition starts unpaused,
+//      so nothing ever resumes it, and it is never fetched again.
+//    The stall is silent: /readyz is 200, kvstream_paused_partitions is 0,
+//    and the lag gauge uses the end offset of the last fetch.
+//
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include "tests/support/group.h"
+#include "tests/support/http_client.h"
+#include "tests/support/kafka_util.h"
+#include "tests/support/kv_table.h"
+#include "tests/support/load.h"
+#include "tests/support/pg_server.h"
+#include "tests/support/replica.h"
+#include "tests/support/test_database.h"
+#include "tests/support/test_env.h"
+#include "tests/support/wait.h"
+
+namespace kvstream::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ReplicaShutdown, SigtermAfterJoiningBeforeTheFirstAssignmentExitsZero) {
+  const std::string brokers = test_brokers();
+  const std::string topic = unique_name("shutdown");
+  const std::string group = unique_name("shutdown_group");
+  TestDatabase db;
+  create_topic(brokers, topic, 6);
+  create_topic(brokers, topic + ".dlq", 1);
+  ReplicaConfig config{brokers, topic, group, db.url(), {}};
+  run_migrations(config);
+  auto env_for = [&](const std::string& client_id, const char* heartbeat_ms = "1000") {
+    ReplicaConfig c = config;
+    c.env = {{"KVSTREAM_KAFKA_SESSION_TIMEOUT_MS", "10000"},
+             {"KVSTREAM_KAFKA_HEARTBEAT_INTERVAL_MS", heartbeat_ms},
+             {"KVSTREAM_KAFKA_CLIENT_ID", client_id}};
+    return c;
+  };
+  auto wait_stable = [&](size_t members) {
+    GroupDescription g;
+    const bool ok = eventually(
+        [&] {
+          try {
+            g = describe_group(brokers, group, topic);
+          } catch (const std::exception&) {
+            return false;
+          }
+          return g.state == "Stable" && g.members.size() == members && g.assigned().size() == 6;
+        },
+        60s, 250ms);
+    return ok ? std::string()
+              : "group not stable with " + std::to_string(members) + " members: " + g.summary();
+  };
+
+  // A: the first member, so the group's leader; C: a member that rejoins late.
+  Replica a(env_for("kvtest-leader"), "leader");
+  ASSERT_TRUE(a.wait_ready(60s)) << a.log_tail();
+  ASSERT_EQ(wait_stable(1), "");
+  Replica c(env_for("kvtest-late", "3000"), "late");
+  ASSERT_TRUE(c.wait_ready(60s)) << c.log_tail();
+  ASSERT_EQ(wait_stable(2), "");
+  GroupDescription g;
+
+  // Up to five attempts (each bounded): the moment may be missed, or the
+  // leader's assignment may reach B before B has left.
+  size_t caught = 0;
+  std::optional<int> failed_code;
+  std::string failed_log;
+  for (int attempt = 0; attempt < 5 && !failed_code; ++attempt) {
+    std::atomic<bool> stop{false};
+    std::thread throttle([&] {
+      while (!stop.load()) {
+        a.signal(SIGSTOP);
+        std::this_thread::sleep_for(1500ms);
+        a.signal(SIGCONT);
+        std::this_thread::sleep_for(40ms);
+      }
+      a.signal(SIGCONT);
+    });
+    const std::string b_client = "kvtest-joiner-" + std::to_string(attempt);
+    Replica b(env_for(b_client), "joiner-" + std::to_string(attempt));
+    // The join phase is over (B is a member) and the leader's assignment
+    // has not come yet.
+    const bool moment = eventually(
+        [&] {
+          try {
+            g = describe_group(brokers, group, topic);
+          } catch (const std::exception&) {
+            return false;
+          }
+          if (g.state != "CompletingRebalance") return false;
+          for (const GroupMember& m : g.members) {
+            if (m.client_id == b_client) return true;
+          }
+          return false;
+        },
+        60s, 20ms);
+    b.signal(SIGTERM);
+    const std::optional<int> code = b.wait(90s);
+    stop.store(true);
+    throttle.join();
+    std::cout << "attempt " << attempt << ": "
+              << (moment ? "SIGTERM while " + g.summary() : std::string("moment missed"))
+              << "; exit " << (code ? std::to_string(*code) : "none") << std::endl;
+    if (!code) {
+      failed_code = -1;
+      failed_log = "still running 90 s after SIGTERM\n" + b.log_tail(3000);
+      b.kill();
+      break;
+    }
+    if (moment) ++caught;
+    if (*code != 0) {
+      failed_code = code;
+      failed_log = b.log_tail(3000);
+      break;
+    }
+    ASSERT_EQ(wait_stable(2), "");
+  }
+  ASSERT_GT(caught, 0u) << "could not catch a new member between its join and its assignment";
+  EXPECT_FALSE(failed_code.has_value()) << "a replica stopped before its first assignment exited "
+                                        << failed_code.value_or(0) << ", not 0\n"
+                                        << failed_log;
+  EXPECT_TRUE(a.running()) << a.log_tail();
+  EXPECT_EQ(c.terminate(30s), 0) << c.log_tail();
+  EXPECT_EQ(a.terminate(30s), 0) << a.log_tail();
+}
+
+// A gauge of the replica's /metrics, or -1.
+double gauge(Replica& r, const std::string& name) {
+  try {
+    const HttpResult m = http_request(r.port(), "GET", "/metrics", "", {}, 5s);
+    size_t at = 0;
+    while ((at = m.body.find(name + " ", at)) != std::string::npos) {
+      if (at == 0 || m.body[at - 1] == '\n') return std::stod(m.body.substr(at + name.size() + 1));
+      at += name.size();
+    }
+  } catch (const std::exception&) {
+  }
+  return -1;
+}
+
+std::string show(const std::map<int32_t, int64_t>& offsets) {
+  std::string out;
+  for (const auto& [p, o] : offsets) out += " p" + std::to_string(p) + "=" + std::to_string(o);
+  return out;
+}
+
+TEST(ReplicaRebalance, APartitionPausedWhenRevokedIsFetchedWhenAssignedAgain) {
+  const std::string brokers = test_brokers();
+  const std::string topic = unique_name("repause");
+  const std::string group = unique_name("repause_group");
+  create_topic(brokers, topic, 6);
+  create_topic(brokers, topic + ".dlq", 1);
+  PgServer pg;  // of this test's own: it is stopped
+  ReplicaConfig config{brokers, topic, group, pg.create_database(unique_name("repause")), {}};
+  run_migrations(config);
+  auto env_for = [&](const std::string& client_id) {
+    ReplicaConfig c = config;
+    c.env = {{"KVSTREAM_KAFKA_SESSION_TIMEOUT_MS", "6000"},
+             {"KVSTREAM_KAFKA_HEARTBEAT_INTERVAL_MS", "1000"},
+             {"KVSTREAM_KAFKA_CLIENT_ID", client_id}};
+    return c;
+  };
+  auto applied = [&] {
+    std::map<int32_t, int64_t> out = read_applied_offsets(config.pg_url, topic);
+    for (int32_t p = 0; p < 6; ++p) out.emplace(p, 0);
+    return out;
+  };
+  auto describe = [&]() -> std::optional<GroupDescription> {
+    try {
+      return describe_group(brokers, group, topic);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  };
+  auto partitions_of = [](const GroupDescription& g, const std::string& client) {
+    for (const GroupMember& m : g.members) {
+      if (m.client_id == client) return m.partitions;
+    }
+    return std::vector<int32_t>{};
+  };
+  Oracle oracle;
+  EventPublisher publisher(brokers, topic, oracle);
+  auto publish = [&](uint64_t seed) {
+    LoadSpec spec;
+    spec.events = 3000;
+    spec.keys = 300;
+    spec.seed = seed;
+    publish_load(publisher, spec);
+    return publisher.flush(60s) && publisher.failures() == 0;
+  };
+
+  Replica a(env_for("kvtest-a"), "a");
+  ASSERT_TRUE(a.wait_ready(60s)) << a.log_tail();
+  ASSERT_TRUE(publish(1));
+  ASSERT_TRUE(eventually([&] { return applied() == end_offsets(brokers, topic); }, 60s))
+      << show(applied()) << "\n"
+      << a.log_tail();
+
+  // Postgres goes away under a load: A pauses every partition.
+  pg.stop();
+  ASSERT_TRUE(publish(2));
+  ASSERT_TRUE(eventually([&] { return gauge(a, "kvstream_paused_partitions") == 6; }, 60s))
+      << "paused: " << gauge(a, "kvstream_paused_partitions") << "\n"
+      << a.log_tail();
+
+  // B joins: A's partitions that move to B are revoked while paused. (B
+  // then waits for Postgres inside its first assignment, so the rebalance
+  // does not finish while B lives.)
+  std::vector<int32_t> moved;
+  {
+    ReplicaConfig b_config = env_for("kvtest-b");
+    b_config.env["KVSTREAM_NO_MIGRATE"] = "true";  // joins without waiting for Postgres
+    Replica b(b_config, "b");
+    ASSERT_TRUE(
+        eventually([&] { return gauge(a, "kvstream_assigned_partitions") < 6; }, 60s, 250ms))
+        << "A kept all its partitions\n"
+        << a.log_tail() << b.log_tail();
+    // Which ones A gave up, from its own status.
+    const std::string status = http_request(a.port(), "GET", "/v1/status").body;
+    for (int32_t p = 0; p < 6; ++p) {
+      if (status.find("\"partition\":" + std::to_string(p) + "}") == std::string::npos &&
+          status.find("\"partition\":" + std::to_string(p) + ",") == std::string::npos) {
+        moved.push_back(p);
+      }
+    }
+    // B dies before it could apply anything; A gets them back.
+    b.kill();
+  }
+  // Postgres is back (A waits for it inside its assignment callbacks, so the
+  // group settles only then); A gets every partition back.
+  pg.start();
+  GroupDescription back;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto g = describe();
+        if (!g) return false;
+        back = *g;
+        return g->state == "Stable" && g->members.size() == 1 &&
+               partitions_of(*g, "kvtest-a").size() == 6;
+      },
+      60s, 250ms))
+      << back.summary() << "\n"
+      << a.log_tail(1500);
+
+  // More events come: every partition must reach its end offset.
+  ASSERT_TRUE(publish(3));
+  const std::map<int32_t, int64_t> end = end_offsets(brokers, topic);
+  std::map<int32_t, int64_t> now;
+  const bool caught_up = eventually(
+      [&] {
+        try {
+          now = applied();
+        } catch (const std::exception&) {
+          return false;
+        }
+        return now == end;
+      },
+      90s, 500ms);
+  std::string stalled;
+  for (const auto& [p, o] : end) {
+    if (now[p] != o) stalled += " " + std::to_string(p);
+  }
+  std::string moved_text;
+  for (int32_t p : moved) moved_text += " " + std::to_string(p);
+  EXPECT_TRUE(caught_up) << "partitions that never reached their end offset:" << stalled
+                         << " (revoked from A while paused, then assigned to A again:" << moved_text
+                         << ")\napplied" << show(now) << "\nend    " << show(end)
+                         << "\nA says: paused partitions " << gauge(a, "kvstream_paused_partitions")
+                         << ", /readyz " << a.readyz() << "\n"
+                         << a.log_tail(3000);
+  EXPECT_EQ(a.terminate(30s), 0) << a.log_tail();
+}
+
+}  // namespace
+}  // namespace kvstream::testing
