@@ -10,22 +10,6 @@
 namespace kvstream::bench {
 namespace {
 
-void add_workload_options(CLI::App& app, WorkloadSpec& w, bool with_events) {
-  if (with_events)
-    app.add_option("--events", w.events, "Events in the workload")->capture_default_str();
-  app.add_option("--keys", w.keys, "Distinct keys")->capture_default_str();
-  app.add_option("--value-bytes", w.value_bytes, "Bytes per PUT value")->capture_default_str();
-  app.add_option("--delete-ratio", w.delete_ratio, "Share of DELETE events")->capture_default_str();
-  app.add_option("--partitions", w.partitions, "Partitions of the topic")->capture_default_str();
-  app.add_option("--seed", w.seed, "Seed of the workload")->capture_default_str();
-}
-
-void add_watched_options(CLI::App& app, Watched& w, bool with_replica = false) {
-  app.add_option("--postmaster-pid", w.postmaster, "Postgres server pid, to account its CPU");
-  app.add_option("--broker-pid", w.broker, "Kafka broker pid, to account its CPU");
-  if (with_replica) app.add_option("--replica-pid", w.replica, "Replica pid, to account its CPU");
-}
-
 int run(int argc, char** argv) {
   CLI::App app{"apply_bench_tools: the programs of bench/apply_bench"};
   app.require_subcommand(1);

@@ -26,6 +26,10 @@
 #include "bench/proc_stats.h"
 #include "bench/workload.h"
 
+namespace CLI {
+class App;
+}
+
 namespace kvstream::bench {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -78,6 +82,13 @@ struct LatencyOptions {
   std::chrono::seconds drain_timeout{120};
   Watched watched;
 };
+
+// The command-line options of a workload (--events unless with_events is
+// false, --keys, --value-bytes, --delete-ratio, --partitions, --seed) and of
+// the processes whose CPU a run accounts (--postmaster-pid, --broker-pid,
+// and --replica-pid if with_replica).
+void add_workload_options(CLI::App& app, WorkloadSpec& w, bool with_events);
+void add_watched_options(CLI::App& app, Watched& w, bool with_replica = false);
 
 int run_publish(const PublishOptions& options);
 int run_watch(const WatchOptions& options);

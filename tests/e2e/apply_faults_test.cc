@@ -22,12 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-int64_t total(const Offsets& offsets) {
-  int64_t sum = 0;
-  for (const auto& [p, o] : offsets) sum += o;
-  return sum;
-}
-
 std::optional<GroupDescription> try_describe(const std::string& brokers, const std::string& group,
                                              const std::string& topic) {
   try {

@@ -37,6 +37,13 @@ uint64_t env_number(const char* name, uint64_t fallback);
 // "p0=123 p1=0 ...".
 std::string show(const Offsets& offsets);
 
+// The sum of the offsets: events applied (or published) over all partitions.
+inline int64_t total(const Offsets& offsets) {
+  int64_t sum = 0;
+  for (const auto& [p, o] : offsets) sum += o;
+  return sum;
+}
+
 class ApplyFixture : public ::testing::Test {
  protected:
   static constexpr int kPartitions = 6;

@@ -21,12 +21,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-int64_t total(const Offsets& offsets) {
-  int64_t sum = 0;
-  for (const auto& [p, o] : offsets) sum += o;
-  return sum;
-}
-
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
