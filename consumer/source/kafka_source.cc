@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "common/error.h"
 #include "source/kafka_record.h"
@@ -207,6 +209,23 @@ void KafkaSource::close() {
   const auto deadline = std::chrono::steady_clock::now() + settings_.session_timeout;
   while (!ever_assigned_ && std::chrono::steady_clock::now() < deadline) {
     kafka::MessagePtr dropped(rd_kafka_consumer_poll(rk_.get(), 100));
+  }
+  if (!ever_assigned_) {
+    // The join did not finish (the broker went away in the middle of it):
+    // closing or destroying the consumer now would abort the process. It is
+    // left to the process' exit instead, with nothing to commit (nothing was
+    // ever assigned); the coordinator drops the member after its session
+    // timeout. Kept reachable, and silenced: its threads outlive the logger.
+    spdlog::warn(
+        "leaving the Kafka consumer group without a clean exit: its join did not finish within "
+        "{} ms; the group drops this member after its session timeout",
+        settings_.session_timeout.count());
+    rd_kafka_set_log_level(rk_.get(), 0);
+    static std::mutex mu;
+    static auto* abandoned = new std::vector<rd_kafka_t*>();
+    std::lock_guard<std::mutex> lock(mu);
+    abandoned->push_back(rk_.release());
+    return;
   }
   // Leaves the group; the rebalance callback revokes what we hold.
   if (auto err = rd_kafka_consumer_close(rk_.get())) {

@@ -346,12 +346,12 @@ class ReplicaPool {
 
   void fail(const std::string& what) {
     std::string line = "replica: " + what;
-    // A known consumer bug (tests/robustness/shutdown_test.cc).
+    // A consumer bug fixed before (tests/robustness/findings_test.cc), back.
     if (what.find("rd_kafka_sticky_assignor_state_destroy: Assertion") != std::string::npos) {
       line +=
-          "\n  (known: SIGTERM between joining the group and the first assignment aborts in "
+          "\n  (SIGTERM between joining the group and the first assignment aborts in "
           "librdkafka 2.0.2's cooperative-sticky assignor, librdkafka issue 4312; "
-          "reproduced by ReplicaShutdown.SigtermAfterJoiningBeforeTheFirstAssignmentExitsZero)";
+          "KafkaSource::close works around it: see ReplicaShutdown in findings_test.cc)";
     }
     failures_.push_back(line);
   }

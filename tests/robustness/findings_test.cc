@@ -2,7 +2,7 @@
 // reproduced here deterministically: each test failed on the code in which
 // its bug was found, and passes once the bug is fixed. They use the test
 // broker and Postgres of scripts/test (KVSTREAM_TEST_BROKERS,
-// KVSTREAM_TEST_PG_URL).
+// KVSTREAM_TEST_PG_URL), or a server of their own where they stop it.
 //
 // 1. ReplicaShutdown.SigtermAfterJoiningBeforeTheFirstAssignmentExitsZero
 //    Found by seed 12 (`scripts/chaos --minutes 2.5 --seed 12
@@ -52,17 +52,28 @@
 //    The stall is silent: /readyz is 200, kvstream_paused_partitions is 0,
 //    and the lag gauge uses the end offset of the last fetch.
 //
+// 3. ReplicaShutdown.SigtermWhileJoiningWithTheBrokerGoneExitsZero
+//    Found by seed 997887639 (`scripts/chaos --minutes 2.5 --seed
+//    997887639`): replica s0.3 started 1.2 s before the broker was killed,
+//    got SIGTERM 6 s later and exited 134, 10.1 s after it. The fix of 1.
+//    waits for the first assignment only up to the session timeout (10 s);
+//    with the broker gone the join never finishes, and the consumer was then
+//    closed and destroyed in the state that asserts. The test catches a
+//    new member at the moment of 1. and kills the broker right then.
+//
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <atomic>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <thread>
 
 #include "tests/support/group.h"
 #include "tests/support/http_client.h"
+#include "tests/support/kafka_server.h"
 #include "tests/support/kafka_util.h"
 #include "tests/support/kv_table.h"
 #include "tests/support/load.h"
@@ -77,46 +88,116 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(ReplicaShutdown, SigtermAfterJoiningBeforeTheFirstAssignmentExitsZero) {
-  const std::string brokers = test_brokers();
-  const std::string topic = unique_name("shutdown");
-  const std::string group = unique_name("shutdown_group");
-  TestDatabase db;
-  create_topic(brokers, topic, 6);
-  create_topic(brokers, topic + ".dlq", 1);
-  ReplicaConfig config{brokers, topic, group, db.url(), {}};
-  run_migrations(config);
-  auto env_for = [&](const std::string& client_id, const char* heartbeat_ms = "1000") {
-    ReplicaConfig c = config;
+// Finding 1's setting: a group of two replicas in which a new member's first
+// assignment comes late. A, the first member, is the group's leader; C
+// notices rebalances late (a 3 s heartbeat interval).
+class SlowAssignmentGroup {
+ public:
+  SlowAssignmentGroup(const std::string& brokers, const std::string& name)
+      : brokers_(brokers), topic_(unique_name(name)), group_(unique_name(name + "_group")) {
+    create_topic(brokers_, topic_, 6);
+    create_topic(brokers_, topic_ + ".dlq", 1);
+    config_ = ReplicaConfig{brokers_, topic_, group_, db_.url(), {}};
+    run_migrations(config_);
+  }
+
+  ReplicaConfig config(const std::string& client_id, const char* heartbeat_ms = "1000") const {
+    ReplicaConfig c = config_;
     c.env = {{"KVSTREAM_KAFKA_SESSION_TIMEOUT_MS", "10000"},
              {"KVSTREAM_KAFKA_HEARTBEAT_INTERVAL_MS", heartbeat_ms},
              {"KVSTREAM_KAFKA_CLIENT_ID", client_id}};
     return c;
-  };
-  auto wait_stable = [&](size_t members) {
+  }
+
+  // Starts A and C; "" once the group is stable with both, else why not.
+  std::string start() {
+    a_ = std::make_unique<Replica>(config("kvtest-leader"), "leader");
+    if (!a_->wait_ready(60s)) return "the leader is not ready\n" + a_->log_tail();
+    if (auto why = wait_stable(1); !why.empty()) return why;
+    c_ = std::make_unique<Replica>(config("kvtest-late", "3000"), "late");
+    if (!c_->wait_ready(60s)) return "the late member is not ready\n" + c_->log_tail();
+    return wait_stable(2);
+  }
+
+  // "" once the group is stable with `members` members and every partition
+  // assigned, else why not (after 60 s).
+  std::string wait_stable(size_t members) {
     GroupDescription g;
     const bool ok = eventually(
         [&] {
-          try {
-            g = describe_group(brokers, group, topic);
-          } catch (const std::exception&) {
-            return false;
-          }
+          if (!describe(&g)) return false;
           return g.state == "Stable" && g.members.size() == members && g.assigned().size() == 6;
         },
         60s, 250ms);
     return ok ? std::string()
               : "group not stable with " + std::to_string(members) + " members: " + g.summary();
-  };
+  }
 
-  // A: the first member, so the group's leader; C: a member that rejoins late.
-  Replica a(env_for("kvtest-leader"), "leader");
-  ASSERT_TRUE(a.wait_ready(60s)) << a.log_tail();
-  ASSERT_EQ(wait_stable(1), "");
-  Replica c(env_for("kvtest-late", "3000"), "late");
-  ASSERT_TRUE(c.wait_ready(60s)) << c.log_tail();
-  ASSERT_EQ(wait_stable(2), "");
-  GroupDescription g;
+  // Starts replica B (client id `client`) and waits (up to 60 s) for the
+  // moment the broker shows it joined, without its assignment yet (the
+  // group CompletingRebalance with B among its members). Meanwhile A is
+  // kept nearly frozen (SIGSTOP, with a 40 ms SIGCONT every 1.5 s so that
+  // it stays a live member), so that the leader's assignment (its
+  // SyncGroup) comes up to 1.5 s after B's join. The freeze lasts until
+  // thaw_leader(). False if the moment was missed.
+  bool join_until_unassigned(const std::string& client, std::unique_ptr<Replica>* b,
+                             GroupDescription* g) {
+    stop_throttle_.store(false);
+    throttle_ = std::thread([this] {
+      while (!stop_throttle_.load()) {
+        a_->signal(SIGSTOP);
+        std::this_thread::sleep_for(1500ms);
+        a_->signal(SIGCONT);
+        std::this_thread::sleep_for(40ms);
+      }
+      a_->signal(SIGCONT);
+    });
+    *b = std::make_unique<Replica>(config(client), client);
+    return eventually(
+        [&] {
+          if (!describe(g) || g->state != "CompletingRebalance") return false;
+          for (const GroupMember& m : g->members) {
+            if (m.client_id == client) return true;
+          }
+          return false;
+        },
+        60s, 20ms);
+  }
+
+  void thaw_leader() {
+    stop_throttle_.store(true);
+    if (throttle_.joinable()) throttle_.join();
+  }
+
+  Replica& a() { return *a_; }
+  Replica& c() { return *c_; }
+
+  ~SlowAssignmentGroup() { thaw_leader(); }
+
+ private:
+  bool describe(GroupDescription* g) {
+    try {
+      *g = describe_group(brokers_, group_, topic_);
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+
+  const std::string brokers_;
+  const std::string topic_;
+  const std::string group_;
+  TestDatabase db_;
+  ReplicaConfig config_;
+  std::unique_ptr<Replica> a_;
+  std::unique_ptr<Replica> c_;
+  std::atomic<bool> stop_throttle_{false};
+  std::thread throttle_;
+};
+
+TEST(ReplicaShutdown, SigtermAfterJoiningBeforeTheFirstAssignmentExitsZero) {
+  SlowAssignmentGroup group(test_brokers(), "shutdown");
+  ASSERT_EQ(group.start(), "");
 
   // Up to five attempts (each bounded): the moment may be missed, or the
   // leader's assignment may reach B before B has left.
@@ -124,62 +205,71 @@ TEST(ReplicaShutdown, SigtermAfterJoiningBeforeTheFirstAssignmentExitsZero) {
   std::optional<int> failed_code;
   std::string failed_log;
   for (int attempt = 0; attempt < 5 && !failed_code; ++attempt) {
-    std::atomic<bool> stop{false};
-    std::thread throttle([&] {
-      while (!stop.load()) {
-        a.signal(SIGSTOP);
-        std::this_thread::sleep_for(1500ms);
-        a.signal(SIGCONT);
-        std::this_thread::sleep_for(40ms);
-      }
-      a.signal(SIGCONT);
-    });
-    const std::string b_client = "kvtest-joiner-" + std::to_string(attempt);
-    Replica b(env_for(b_client), "joiner-" + std::to_string(attempt));
-    // The join phase is over (B is a member) and the leader's assignment
-    // has not come yet.
-    const bool moment = eventually(
-        [&] {
-          try {
-            g = describe_group(brokers, group, topic);
-          } catch (const std::exception&) {
-            return false;
-          }
-          if (g.state != "CompletingRebalance") return false;
-          for (const GroupMember& m : g.members) {
-            if (m.client_id == b_client) return true;
-          }
-          return false;
-        },
-        60s, 20ms);
-    b.signal(SIGTERM);
-    const std::optional<int> code = b.wait(90s);
-    stop.store(true);
-    throttle.join();
+    std::unique_ptr<Replica> b;
+    GroupDescription g;
+    const bool moment =
+        group.join_until_unassigned("kvtest-joiner-" + std::to_string(attempt), &b, &g);
+    b->signal(SIGTERM);
+    const std::optional<int> code = b->wait(90s);
+    group.thaw_leader();
     std::cout << "attempt " << attempt << ": "
               << (moment ? "SIGTERM while " + g.summary() : std::string("moment missed"))
               << "; exit " << (code ? std::to_string(*code) : "none") << std::endl;
     if (!code) {
       failed_code = -1;
-      failed_log = "still running 90 s after SIGTERM\n" + b.log_tail(3000);
-      b.kill();
+      failed_log = "still running 90 s after SIGTERM\n" + b->log_tail(3000);
+      b->kill();
       break;
     }
     if (moment) ++caught;
     if (*code != 0) {
       failed_code = code;
-      failed_log = b.log_tail(3000);
+      failed_log = b->log_tail(3000);
       break;
     }
-    ASSERT_EQ(wait_stable(2), "");
+    ASSERT_EQ(group.wait_stable(2), "");
   }
   ASSERT_GT(caught, 0u) << "could not catch a new member between its join and its assignment";
   EXPECT_FALSE(failed_code.has_value()) << "a replica stopped before its first assignment exited "
                                         << failed_code.value_or(0) << ", not 0\n"
                                         << failed_log;
-  EXPECT_TRUE(a.running()) << a.log_tail();
-  EXPECT_EQ(c.terminate(30s), 0) << c.log_tail();
-  EXPECT_EQ(a.terminate(30s), 0) << a.log_tail();
+  EXPECT_TRUE(group.a().running()) << group.a().log_tail();
+  EXPECT_EQ(group.c().terminate(30s), 0) << group.c().log_tail();
+  EXPECT_EQ(group.a().terminate(30s), 0) << group.a().log_tail();
+}
+
+// Finding 3: the same moment, with the broker gone (killed) right then, so
+// that the join never finishes: the replica got SIGTERM, waited its session
+// timeout for the assignment, then aborted (exit 134) closing its consumer.
+TEST(ReplicaShutdown, SigtermWhileJoiningWithTheBrokerGoneExitsZero) {
+  KafkaServer kafka;  // of this test's own: it is killed
+  SlowAssignmentGroup group(kafka.brokers(), "shutdown_nobroker");
+  ASSERT_EQ(group.start(), "");
+
+  bool caught = false;
+  for (int attempt = 0; attempt < 5 && !caught; ++attempt) {
+    std::unique_ptr<Replica> b;
+    GroupDescription g;
+    caught = group.join_until_unassigned("kvtest-joiner-" + std::to_string(attempt), &b, &g);
+    if (!caught) {
+      group.thaw_leader();
+      ASSERT_EQ(b->terminate(90s), 0) << b->log_tail();
+      ASSERT_EQ(group.wait_stable(2), "");
+      continue;
+    }
+    kafka.kill();
+    b->signal(SIGTERM);
+    const std::optional<int> code = b->wait(90s);
+    group.thaw_leader();
+    std::cout << "SIGTERM while " << g.summary() << ", then the broker killed; exit "
+              << (code ? std::to_string(*code) : "none") << std::endl;
+    ASSERT_TRUE(code.has_value()) << "still running 90 s after SIGTERM\n" << b->log_tail(3000);
+    EXPECT_EQ(*code, 0) << b->log_tail(3000);
+  }
+  ASSERT_TRUE(caught) << "could not catch a new member between its join and its assignment";
+  // The members that had their assignment stop cleanly without the broker too.
+  EXPECT_EQ(group.c().terminate(60s), 0) << group.c().log_tail();
+  EXPECT_EQ(group.a().terminate(60s), 0) << group.a().log_tail();
 }
 
 // A gauge of the replica's /metrics, or -1.
