@@ -28,13 +28,10 @@ struct LogSettings {
 // Registers --brokers/--topic with their environment variables.
 void add_kafka_options(CLI::App& app, KafkaSettings& kafka);
 void add_log_options(CLI::App& app, LogSettings& log);
+// setup_logging is in common/logging.h.
 
 // Collects KVSTREAM_KAFKA_* from `environ` into kafka.properties.
 void read_kafka_passthrough(KafkaSettings& kafka);
-
-// Configures the default spdlog logger (stdout, one line per event; in JSON
-// form {"time":...,"level":...,"msg":...} with the message escaped).
-void setup_logging(const LogSettings& log);
 
 // Secrets from files: for every option of `app` with an environment variable
 // NAME, if NAME is unset and NAME_FILE is set, NAME takes the file's contents

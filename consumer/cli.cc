@@ -6,6 +6,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "common/logging.h"
 #include "schema/migrations.h"
 #include "service.h"
 

@@ -4,6 +4,7 @@
 
 #include <future>
 
+#include "common/logging.h"
 #include "schema/dlq.h"
 #include "schema/migrations.h"
 
@@ -189,8 +190,13 @@ void ConsumerService::on_revoke(const std::vector<int32_t>& partitions) {
 
 void ConsumerService::dead_letter(const schema::Record& record,
                                   const schema::ValidationError& why) {
-  spdlog::warn("partition {} offset {}: {} ({}); to {}", record.partition, record.offset,
-               schema::reason_code(why.reason), why.message, settings_.dlq_topic);
+  std::string_view trace_id;
+  if (const schema::Header* tp = record.last_header(schema::kTraceparentHeader); tp && tp->value) {
+    trace_id = schema::trace_id_of(*tp->value);
+  }
+  LogScope scope(LogFields::record(record.partition, record.offset, std::string(trace_id)));
+  spdlog::warn("record refused: {} ({}); to {}", schema::reason_code(why.reason), why.message,
+               settings_.dlq_topic);
   schema::Record dlq = schema::make_dlq_record(record, why);
   Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(5));
   // A record too large for the dead-letter topic must not block its
@@ -234,6 +240,13 @@ void ConsumerService::dead_letter(const schema::Record& record,
 void ConsumerService::handle_record(schema::Record record) {
   auto decoded = schema::decode(record, settings_.limits);
   if (auto* event = std::get_if<schema::Event>(&decoded)) {
+    if (spdlog::should_log(spdlog::level::debug)) {
+      LogScope scope(LogFields::record(event->position.partition, event->position.offset,
+                                       std::string(schema::trace_id_of(event->traceparent))));
+      spdlog::debug("received {} of {} ({} bytes)",
+                    event->op == schema::Op::kPut ? "PUT" : "DELETE", event->key,
+                    event->value.size());
+    }
     engine_->add_event(std::move(*event));
   } else {
     dead_letter(record, std::get<schema::ValidationError>(decoded));

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "common/logging.h"
 #include "producer/commands.h"
 
 namespace kvstream::producer {
@@ -51,15 +52,6 @@ class InterruptScope {
   struct sigaction old_int_ {};
   struct sigaction old_term_ {};
 };
-
-// Logs go to stderr: stdout carries the command's result.
-void setup_stderr_logging(const LogSettings& log) {
-  auto logger = std::make_shared<spdlog::logger>("kvstream-producer",
-                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
-  logger->set_level(spdlog::level::from_str(log.level));
-  spdlog::set_default_logger(logger);
-}
 
 // At most `cap` bytes of `in`; `over` tells whether there was more.
 std::string read_capped(std::istream& in, size_t cap, bool& over) {
@@ -194,7 +186,7 @@ int run_cli(int argc, char** argv) {
   settings.close_timeout = std::chrono::milliseconds(close_timeout_ms);
   load.duration = std::chrono::milliseconds(static_cast<int64_t>(duration_s * 1000));
   read_kafka_passthrough(settings.kafka);
-  setup_stderr_logging(log);
+  setup_logging(log, std::make_shared<spdlog::sinks::stderr_sink_mt>());
 
   schema::EncodeOptions options;
   options.content_type = content_type;

@@ -57,6 +57,14 @@ bool is_valid_traceparent(std::string_view s) {
   return s.size() == 55 || s[55] == '-';
 }
 
+}  // namespace
+
+std::string_view trace_id_of(std::string_view traceparent) {
+  return is_valid_traceparent(traceparent) ? traceparent.substr(3, 32) : std::string_view();
+}
+
+namespace {
+
 // A media type as sent in HTTP: printable ASCII, 1..255 bytes.
 bool is_valid_content_type(std::string_view s) {
   if (s.empty() || s.size() > 255) return false;

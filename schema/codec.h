@@ -86,6 +86,10 @@ inline constexpr std::string_view kContentTypeHeader = "content-type";
 inline constexpr std::string_view kTraceparentHeader = "traceparent";
 inline constexpr std::string_view kOpHeader = "kv-op";
 
+// The trace id of a W3C `traceparent` (its 32 hex digits), or empty when
+// `traceparent` is not one. Logs carry it as `trace_id`.
+std::string_view trace_id_of(std::string_view traceparent);
+
 // True when `s` is well-formed UTF-8 (no overlong forms, no surrogates,
 // nothing above U+10FFFF).
 bool is_valid_utf8(std::string_view s);

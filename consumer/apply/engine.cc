@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "apply/coalesce.h"
+#include "common/logging.h"
 
 namespace kvstream::apply {
 
@@ -49,7 +50,8 @@ void ApplyEngine::revoke(const std::vector<int32_t>& partitions, Clock::time_poi
     if (it == partitions_.end()) continue;
     if (it->second.in_flight) {
       --in_flight_;  // its completion will find a stale epoch and be ignored
-      spdlog::warn("partition {} revoked with a batch still in flight; its outcome is ignored", id);
+      LogScope scope(LogFields::of_partition(id));
+      spdlog::warn("revoked with a batch still in flight; its outcome is ignored");
     }
     partitions_.erase(it);
     view_.set_revoked(id);
@@ -167,15 +169,16 @@ void ApplyEngine::finish(Completion c) {
     // Another writer moved the partition: what we hold is stale. Resume from
     // the database's position (a rebalance usually takes the partition away
     // shortly).
+    LogScope scope(LogFields::of_partition(id));
     int64_t next = store::kNoOffset;
     try {
       auto now = offsets_.load_next_offsets(topic_, {id});
       if (now.count(id)) next = now[id];
     } catch (const Error& e) {
-      spdlog::warn("partition {} fenced, and its position could not be read: {}", id, e.what());
+      spdlog::warn("fenced, and the applied position could not be read: {}", e.what());
       next = p.next_offset;
     }
-    spdlog::warn("partition {} fenced: expected applied offset {}, the database has {}", id,
+    spdlog::warn("fenced: expected applied offset {}, the database has {}",
                  batch.expected_next_offset, next);
     p.next_offset = next;
     p.pending.clear();
@@ -211,6 +214,13 @@ void ApplyEngine::finish(Completion c) {
       report.latencies.push_back(
           std::max(0.0, (committed_ms - static_cast<double>(ev.timestamp_ms)) / 1000.0));
     }
+  }
+  if (spdlog::should_log(spdlog::level::debug)) {
+    // The offset field is the batch's last one; its events are in the
+    // partition's "received" lines up to it.
+    LogScope scope(LogFields::record(id, p.next_offset - 1));
+    spdlog::debug("applied a batch: {} event(s) in, {} row(s) written", report.events_in,
+                  batch.events.size());
   }
   progress_.batches.push_back(std::move(report));
   update_pause(id, p);

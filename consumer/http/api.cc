@@ -8,6 +8,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "common/logging.h"
 #include "http/request.h"
 #include "http/url.h"
 #include "source/partitioner.h"
@@ -114,13 +115,20 @@ void Api::handle(Request&& req, const std::string& peer, Responder respond) {
   const auto started = Clock::now();
   std::string id(req["X-Request-ID"]);
   if (!sane_request_id(id)) id = new_request_id();
+  // Log lines about this request carry its id and, when it came with W3C
+  // trace context, its trace id (an invalid traceparent is ignored).
+  const auto traceparent = req["traceparent"];
+  const LogFields fields = LogFields::request(
+      id, std::string(schema::trace_id_of({traceparent.data(), traceparent.size()})));
+  LogScope request_scope(fields);
   const std::string path(req.target().substr(0, req.target().find('?')));
   const RouteSpec* matched = match_route(path);
   const std::string route_name = matched != nullptr ? matched->path : kRouteNone;
   const bool head = req.method() == verb::head;
   const std::string method(req.method_string());
-  Responder wrapped = [this, id, route_name, head, method, path, peer, started,
+  Responder wrapped = [this, id, fields, route_name, head, method, path, peer, started,
                        respond = std::move(respond)](Response res) {
+    LogScope scope(fields);
     res.set("X-Request-ID", id);
     if (head && !res.body().empty()) {
       // HEAD: the headers of the GET, with the length of the body it omits.
@@ -134,11 +142,11 @@ void Api::handle(Request&& req, const std::string& peer, Responder respond) {
     // (starting, database down) are not: the replica logs why itself.
     const bool probe = route_name == kRouteReadyz || route_name == kRouteHealthz;
     if (code >= 500 && !probe) {
-      spdlog::info("HTTP {} {} -> {} in {:.1f} ms (request {}, client {})", method, path, code,
-                   seconds * 1000, id, peer);
+      spdlog::info("HTTP {} {} -> {} in {:.1f} ms (client {})", method, path, code, seconds * 1000,
+                   peer);
     } else {
-      spdlog::debug("HTTP {} {} -> {} in {:.1f} ms (request {}, client {})", method, path, code,
-                    seconds * 1000, id, peer);
+      spdlog::debug("HTTP {} {} -> {} in {:.1f} ms (client {})", method, path, code, seconds * 1000,
+                    peer);
     }
     respond(std::move(res));
   };
@@ -338,7 +346,9 @@ void Api::get_key(unsigned version, std::string key, std::string if_none_match, 
   if (cacheable) ticket = ctx_.cache->begin_read(key, partition);
   boost::asio::post(ctx_.db_executor,
                     [this, version, partition, ticket, key = std::move(key),
-                     if_none_match = std::move(if_none_match), respond = std::move(respond)]() {
+                     if_none_match = std::move(if_none_match), respond = std::move(respond),
+                     fields = current_log_fields()]() {
+                      LogScope scope(fields);
                       std::optional<store::StoredRow> stored;
                       try {
                         stored = ctx_.reads.get(key);
@@ -368,41 +378,42 @@ void Api::get_key(unsigned version, std::string key, std::string if_none_match, 
 void Api::list(unsigned version, std::string prefix, std::string after, size_t limit,
                Responder respond) {
   if (!breaker_.allow(Clock::now())) return respond(database_unavailable(version, true));
-  boost::asio::post(ctx_.db_executor, [this, version, prefix = std::move(prefix),
-                                       after = std::move(after), limit,
-                                       respond = std::move(respond)]() {
-    std::vector<store::ListedRow> rows;
-    try {
-      // One more than asked: whether there is a next page.
-      rows = ctx_.reads.list(prefix, after, limit + 1);
-      breaker_.success();
-    } catch (const Error& e) {
-      breaker_.failure(Clock::now());
-      spdlog::warn("listing keys failed: {}", e.what());
-      return respond(database_unavailable(version, false));
-    }
-    const bool more = rows.size() > limit;
-    if (more) rows.resize(limit);
-    json items = json::array();
-    for (auto& r : rows) {
-      json item = {
-          {"key", r.key},
-          {"content_type", r.content_type.empty() ? "application/octet-stream" : r.content_type},
-          {"position", to_string(r.position)},
-          {"updated_at", r.updated_at}};
-      if (schema::is_valid_utf8(r.value)) {
-        item["value"] = std::move(r.value);
-        item["value_encoding"] = "utf-8";
-      } else {
-        item["value"] = base64(r.value);
-        item["value_encoding"] = "base64";
-      }
-      items.push_back(std::move(item));
-    }
-    json body = {{"items", std::move(items)}};
-    body["next_after"] = more ? json(rows.back().key) : json(nullptr);
-    respond(json_ok(version, body));
-  });
+  boost::asio::post(
+      ctx_.db_executor, [this, version, prefix = std::move(prefix), after = std::move(after), limit,
+                         respond = std::move(respond), fields = current_log_fields()]() {
+        LogScope scope(fields);
+        std::vector<store::ListedRow> rows;
+        try {
+          // One more than asked: whether there is a next page.
+          rows = ctx_.reads.list(prefix, after, limit + 1);
+          breaker_.success();
+        } catch (const Error& e) {
+          breaker_.failure(Clock::now());
+          spdlog::warn("listing keys failed: {}", e.what());
+          return respond(database_unavailable(version, false));
+        }
+        const bool more = rows.size() > limit;
+        if (more) rows.resize(limit);
+        json items = json::array();
+        for (auto& r : rows) {
+          json item = {{"key", r.key},
+                       {"content_type",
+                        r.content_type.empty() ? "application/octet-stream" : r.content_type},
+                       {"position", to_string(r.position)},
+                       {"updated_at", r.updated_at}};
+          if (schema::is_valid_utf8(r.value)) {
+            item["value"] = std::move(r.value);
+            item["value_encoding"] = "utf-8";
+          } else {
+            item["value"] = base64(r.value);
+            item["value_encoding"] = "base64";
+          }
+          items.push_back(std::move(item));
+        }
+        json body = {{"items", std::move(items)}};
+        body["next_after"] = more ? json(rows.back().key) : json(nullptr);
+        respond(json_ok(version, body));
+      });
 }
 
 void Api::write(Request&& req, std::string key, bool wait_applied, std::chrono::milliseconds wait,
@@ -415,15 +426,21 @@ void Api::write(Request&& req, std::string key, bool wait_applied, std::chrono::
   const bool put = req.method() == verb::put;
   schema::EncodeOptions options;
   if (put) options.content_type = std::string(req[beast_http::field::content_type]);
+  // The request's trace context goes with the event, so that the replica
+  // applying it logs the same trace id.
+  if (!current_log_fields().trace_id.empty()) options.traceparent = std::string(req["traceparent"]);
   std::string value = put ? std::move(req.body()) : std::string();
   const auto deadline = Clock::now() + wait;
   // Publishing may block while librdkafka's queue is full: not on an I/O
   // thread.
   boost::asio::post(
-      ctx_.db_executor, [this, version, put, wait_applied, deadline, key = std::move(key),
-                         value = std::move(value), options = std::move(options), respond]() {
-        auto delivered = [this, version, put, wait_applied, deadline,
-                          respond](const producer::Delivery& d) {
+      ctx_.db_executor,
+      [this, version, put, wait_applied, deadline, key = std::move(key), value = std::move(value),
+       options = std::move(options), respond, fields = current_log_fields()]() {
+        LogScope publish_scope(fields);
+        auto delivered = [this, version, put, wait_applied, deadline, respond,
+                          fields](const producer::Delivery& d) {
+          LogScope scope(fields);
           if (!d.ok()) {
             spdlog::warn("publishing a {} failed: {}", put ? "PUT" : "DELETE", *d.error);
             Response res = error(status::service_unavailable, "publish_failed",
