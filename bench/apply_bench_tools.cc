@@ -4,8 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <exception>
 
-#include "bench/kafka_admin.h"
 #include "bench/tools.h"
+#include "common/kafka_admin.h"
 
 namespace kvstream::bench {
 namespace {
@@ -86,7 +86,7 @@ int run(int argc, char** argv) {
 
   try {
     if (create->parsed()) {
-      create_topic(brokers, topic, partitions);
+      kafka::create_topic(brokers, topic, partitions);
       return 0;
     }
     if (pub->parsed()) return run_publish(publish);

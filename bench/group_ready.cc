@@ -9,8 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "bench/kafka_admin.h"
 #include "bench/run_tools.h"
+#include "common/kafka_admin.h"
 #include "common/kafka_handles.h"
 
 namespace kvstream::bench {
@@ -63,7 +63,8 @@ void assigned(const void* data, size_t size, const std::string& topic, std::set<
 }  // namespace
 
 int run_group_ready(const GroupReadyOptions& options) {
-  const int partitions = static_cast<int>(end_offsets(options.brokers, options.topic).size());
+  const int partitions =
+      static_cast<int>(kafka::end_offsets(options.brokers, options.topic).size());
   kafka::ConfPtr conf(rd_kafka_conf_new());
   kafka::set_conf(conf.get(), "bootstrap.servers", options.brokers);
   kafka::set_conf(conf.get(), "client.id", "kvstream-bench-group-ready");

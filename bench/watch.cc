@@ -14,10 +14,10 @@
 #include <pqxx/pqxx>
 #include <thread>
 
-#include "bench/kafka_admin.h"
 #include "bench/pg_activity.h"
 #include "bench/proc_stats.h"
 #include "bench/tools.h"
+#include "common/kafka_admin.h"
 
 namespace kvstream::bench {
 
@@ -28,7 +28,7 @@ int run_watch(const WatchOptions& options) {
   const CostWindow cost(watched);
   ActivitySampler activity(options.pg_url, std::chrono::milliseconds(10));
   activity.start();
-  const std::map<int32_t, int64_t> ends = end_offsets(options.brokers, options.topic);
+  const std::map<int32_t, int64_t> ends = kafka::end_offsets(options.brokers, options.topic);
   int64_t total = 0;
   for (const auto& [p, end] : ends) total += end;
 

@@ -5,8 +5,8 @@
 //   LogScope scope(LogFields::record(3, 17));
 //   spdlog::warn("record refused");
 //
-//   text: 2026-11-23T18:00:00.000+0000 warn record refused partition=3 offset=17
-//   json: {"time":"...","level":"warn","msg":"record refused","partition":3,"offset":17}
+//   text: 2026-11-23T18:00:00.000+00:00 warning record refused partition=3 offset=17
+//   json: {"time":"...","level":"warning","msg":"record refused","partition":3,"offset":17}
 //
 // The fields belong to the thread that sets them (spdlog formats a line in
 // the thread that logs it); code that goes on in another thread carries

@@ -3,11 +3,13 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <vector>
 
 #include "common/error.h"
+#include "common/kafka_admin.h"
 #include "source/kafka_record.h"
 
 namespace kvstream::source {
@@ -175,16 +177,7 @@ std::vector<int32_t> KafkaSource::assignment() const {
 }
 
 int32_t KafkaSource::partition_count() {
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), settings_.kafka.topic.c_str(), nullptr);
-  const auto err = rd_kafka_metadata(rk_.get(), 0, rkt, &md, 5000);
-  rd_kafka_topic_destroy(rkt);
-  int32_t n = 0;
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && md->topics[0].err == 0) {
-    n = md->topics[0].partition_cnt;
-  }
-  if (md) rd_kafka_metadata_destroy(md);
-  return n;
+  return std::max(0, kafka::partition_count(rk_.get(), settings_.kafka.topic));
 }
 
 int64_t KafkaSource::end_offset(int32_t partition) const {

@@ -8,16 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "common/kafka_admin.h"
 #include "schema/record.h"
 
 namespace kvstream::testing {
 
-// Creates `topic` with `partitions` partitions (replication 1); throws on
-// failure. Waits until its metadata shows every partition.
-void create_topic(const std::string& brokers, const std::string& topic, int partitions);
-
-// High watermark (end offset) of each partition.
-std::map<int32_t, int64_t> end_offsets(const std::string& brokers, const std::string& topic);
+// Creating a topic and reading its end offsets (common/kafka_admin.h).
+using kafka::create_topic;
+using kafka::end_offsets;
 
 // The offsets `group` has committed for `topic` (partition -> offset;
 // partitions without a commit are absent).

@@ -1,4 +1,4 @@
-#include "bench/kafka_admin.h"
+#include "common/kafka_admin.h"
 
 #include <chrono>
 #include <stdexcept>
@@ -6,27 +6,28 @@
 
 #include "common/kafka_handles.h"
 
-namespace kvstream::bench {
+namespace kvstream::kafka {
 
 namespace {
 
-kafka::HandlePtr admin_handle(const std::string& brokers) {
-  kafka::ConfPtr conf(rd_kafka_conf_new());
-  kafka::set_conf(conf.get(), "bootstrap.servers", brokers);
-  kafka::set_conf(conf.get(), "client.id", "kvstream-bench-admin");
-  kafka::set_conf(conf.get(), "log_level", "3");
+HandlePtr admin_client(const std::string& brokers) {
+  ConfPtr conf(rd_kafka_conf_new());
+  set_conf(conf.get(), "bootstrap.servers", brokers);
+  set_conf(conf.get(), "client.id", "kvstream-admin");
+  set_conf(conf.get(), "log_level", "3");
   char err[512];
-  kafka::HandlePtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err)));
+  HandlePtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err)));
   if (!rk) throw std::runtime_error(std::string("creating a Kafka client: ") + err);
   conf.release();  // owned by rk now
   return rk;
 }
 
-// -1 while the topic is unknown or in error.
-int partition_count(rd_kafka_t* rk, const std::string& topic) {
+}  // namespace
+
+int partition_count(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   const rd_kafka_metadata_t* md = nullptr;
-  const auto err = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
+  const auto err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
   rd_kafka_topic_destroy(rkt);
   int n = -1;
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
@@ -37,18 +38,16 @@ int partition_count(rd_kafka_t* rk, const std::string& topic) {
   return n;
 }
 
-}  // namespace
-
 void create_topic(const std::string& brokers, const std::string& topic, int partitions) {
-  kafka::HandlePtr rk = admin_handle(brokers);
-  kafka::QueuePtr queue(rd_kafka_queue_new(rk.get()));
+  HandlePtr rk = admin_client(brokers);
+  QueuePtr queue(rd_kafka_queue_new(rk.get()));
   char err[512];
   rd_kafka_NewTopic_t* new_topic =
       rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof(err));
   if (!new_topic) throw std::runtime_error(std::string("creating topic ") + topic + ": " + err);
   rd_kafka_CreateTopics(rk.get(), &new_topic, 1, nullptr, queue.get());
   rd_kafka_NewTopic_destroy(new_topic);
-  kafka::EventPtr ev(rd_kafka_queue_poll(queue.get(), 30000));
+  EventPtr ev(rd_kafka_queue_poll(queue.get(), 30000));
   if (!ev) throw std::runtime_error("creating topic " + topic + ": no answer within 30 s");
   size_t count = 0;
   const rd_kafka_topic_result_t** results =
@@ -68,7 +67,7 @@ void create_topic(const std::string& brokers, const std::string& topic, int part
 }
 
 std::map<int32_t, int64_t> end_offsets(const std::string& brokers, const std::string& topic) {
-  kafka::HandlePtr rk = admin_handle(brokers);
+  HandlePtr rk = admin_client(brokers);
   const int n = partition_count(rk.get(), topic);
   if (n < 0) throw std::runtime_error("no metadata for topic " + topic);
   std::map<int32_t, int64_t> out;
@@ -85,4 +84,4 @@ std::map<int32_t, int64_t> end_offsets(const std::string& brokers, const std::st
   return out;
 }
 
-}  // namespace kvstream::bench
+}  // namespace kvstream::kafka
