@@ -70,7 +70,43 @@ void KafkaSource::subscribe() {
 
 void KafkaSource::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t* partitions, void* opaque) {
-  static_cast<KafkaSource*>(opaque)->handle_rebalance(err, partitions);
+  // No exception may unwind through librdkafka: poll() throws it instead.
+  auto* self = static_cast<KafkaSource*>(opaque);
+  try {
+    self->handle_rebalance(err, partitions);
+  } catch (...) {
+    if (!self->failure_) self->failure_ = std::current_exception();
+  }
+}
+
+void KafkaSource::check_positions(const std::map<int32_t, int64_t>& start) {
+  for (const auto& [partition, next] : start) {
+    if (next <= 0) continue;
+    int64_t low = 0, high = 0;
+    const auto err = rd_kafka_query_watermark_offsets(rk_.get(), settings_.kafka.topic.c_str(),
+                                                      partition, &low, &high, 5000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
+      spdlog::warn("partition {}: cannot check the applied position against the topic ({})",
+                   partition, rd_kafka_err2str(err));
+      continue;
+    }
+    if (next > high) {
+      // Fetching from there would restart at the beginning, and every record
+      // below the stored position would be ignored as applied.
+      throw Error(ErrorKind::kFatal,
+                  fmt::format("partition {} of {} is applied up to offset {} (kv_offsets), but "
+                              "the topic ends at offset {}: it was deleted and created again, or "
+                              "lost records. Its records would be ignored as already applied; "
+                              "rebuild the view (docs/operations.md, \"Rebuilding the view\")",
+                              partition, settings_.kafka.topic, next, high));
+    }
+    if (next < low) {
+      spdlog::error(
+          "partition {} of {}: records from offset {} to {} were deleted (retention) before they "
+          "were applied; the view misses them (docs/operations.md, \"Rebuilding the view\")",
+          partition, settings_.kafka.topic, next, low - 1);
+    }
+  }
 }
 
 void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
@@ -81,7 +117,15 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
     // Start each partition where the database says it is applied. The
     // listener retries until the database answers (or throws fatal).
     ever_assigned_ = true;
-    std::map<int32_t, int64_t> start = listener_.on_assign(ids);
+    // A failure here still assigns (from the beginning), so that librdkafka
+    // stays consistent; poll() throws it before any record is handed out.
+    std::map<int32_t, int64_t> start;
+    try {
+      start = listener_.on_assign(ids);
+      check_positions(start);
+    } catch (...) {
+      if (!failure_) failure_ = std::current_exception();
+    }
     for (int i = 0; i < partitions->cnt; ++i) {
       auto it = start.find(partitions->elems[i].partition);
       partitions->elems[i].offset =
@@ -100,7 +144,11 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
     // starts fetching; the engine pauses it again if it must.
     rd_kafka_resume_partitions(rk_.get(), partitions);
   } else {
-    listener_.on_revoke(ids);
+    try {
+      listener_.on_revoke(ids);
+    } catch (...) {
+      if (!failure_) failure_ = std::current_exception();
+    }
     spdlog::info("revoked partitions [{}] of {} ({})", fmt::join(ids, ","), settings_.kafka.topic,
                  rd_kafka_err2str(err));
     if (cooperative) {
@@ -113,7 +161,9 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
 }
 
 std::optional<schema::Record> KafkaSource::poll(std::chrono::milliseconds timeout) {
+  if (failure_) std::rethrow_exception(failure_);
   kafka::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
+  if (failure_) std::rethrow_exception(failure_);  // from a rebalance callback
   if (!msg) return std::nullopt;
   if (msg->err) {
     if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {

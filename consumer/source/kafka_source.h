@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <map>
 #include <optional>
 #include <string>
@@ -69,6 +70,11 @@ class KafkaSource {
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t* partitions, void* opaque);
   void handle_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
+  // Throws kvstream::Error (fatal) when a partition's applied position is
+  // past the end of the topic (it was recreated, or lost records): applying
+  // would silently skip records. Logs an error when records below the log
+  // start were never applied (deleted by retention first).
+  void check_positions(const std::map<int32_t, int64_t>& start);
   kafka::PartitionListPtr partition_list(const std::vector<int32_t>& partitions) const;
 
   const SourceSettings settings_;
@@ -76,6 +82,7 @@ class KafkaSource {
   kafka::HandlePtr rk_;
   bool closed_ = false;
   bool ever_assigned_ = false;  // a first assignment arrived (rebalance callback)
+  std::exception_ptr failure_;  // thrown in a rebalance callback; poll() rethrows it
 };
 
 }  // namespace kvstream::source

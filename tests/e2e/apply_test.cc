@@ -176,6 +176,61 @@ TEST_F(ApplyTest, ReplayFromResetPositionsChangesNothing) {
   EXPECT_EQ(committed(), end);
 }
 
+// A stored position past the end of the topic (the topic was deleted and
+// created again, or the broker lost records): the replica would fetch from
+// the beginning and ignore every record below the position as applied. It
+// stops instead, with a clear line, and changes nothing.
+TEST_F(ApplyTest, APositionPastTheEndOfTheTopicStopsTheReplicaAndChangesNothing) {
+  LoadSpec spec;
+  spec.events = 3000;
+  spec.keys = 300;
+  spec.seed = env_number("KVSTREAM_TEST_SEED", 2003);
+  {
+    Replica& r = start_replica("first");
+    ASSERT_TRUE(r.wait_ready(60s)) << r.log_tail();
+    publish(spec);
+    ASSERT_TRUE(wait_applied(ends(), 120s)) << show(applied()) << "\n" << r.log_tail();
+    ASSERT_EQ(r.terminate(30s), 0) << r.log_tail();
+  }
+  // As if the topic were new: partition 0's position is far ahead of it.
+  const Offsets end = ends();
+  {
+    pqxx::connection conn(pg_url_);
+    pqxx::work tx(conn);
+    tx.exec_params("UPDATE kv_offsets SET next_offset = $2 WHERE topic = $1 AND partition = 0",
+                   topic_, end.at(0) + 1000);
+    tx.commit();
+  }
+  clear_audit(pg_url_);
+  const Offsets stored = applied();
+  const KvTable before = read_kv_table(pg_url_);
+  spec.seed += 1;
+  publish(spec);  // records the replica must not skip
+
+  Replica& r = start_replica("past-the-end");
+  const std::optional<int> code = r.wait(90s);
+  ASSERT_TRUE(code.has_value()) << "still running\n" << r.log_tail();
+  EXPECT_NE(*code, 0) << r.log_tail();
+  const std::string log = r.log_tail(20000);
+  EXPECT_NE(log.find("partition 0 of " + topic_ + " is applied up to offset " +
+                     std::to_string(end.at(0) + 1000) + " (kv_offsets), but the topic ends at"),
+            std::string::npos)
+      << log;
+  // Nothing applied: neither the partition in question nor the others, and
+  // no position moved.
+  EXPECT_EQ(applied(), stored);
+  const KvTable after = read_kv_table(pg_url_);
+  EXPECT_EQ(after.size(), before.size());
+  size_t changed = 0;
+  for (const auto& [key, row] : before) {
+    auto it = after.find(key);
+    changed += it == after.end() || it->second.value != row.value ||
+               it->second.position != row.position || it->second.updated_at != row.updated_at;
+  }
+  EXPECT_EQ(changed, 0u) << "rows changed";
+  expect_no_backward_moves();
+}
+
 // Three replicas join and leave (SIGTERM) at staggered times during a load;
 // every one that leaves exits 0, and the table ends equal to the oracle.
 TEST_F(ApplyTest, ReplicasJoiningAndLeavingDuringALoadMatchTheOracle) {
