@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "common/error.h"
@@ -83,8 +84,15 @@ void KafkaSource::check_positions(const std::map<int32_t, int64_t>& start) {
   for (const auto& [partition, next] : start) {
     if (next <= 0) continue;
     int64_t low = 0, high = 0;
-    const auto err = rd_kafka_query_watermark_offsets(rk_.get(), settings_.kafka.topic.c_str(),
-                                                      partition, &low, &high, 5000);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    // A position past the end is asked again twice, a second apart: a
+    // broker that has just restarted may not know its end yet.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::seconds(1));
+      err = rd_kafka_query_watermark_offsets(rk_.get(), settings_.kafka.topic.c_str(), partition,
+                                             &low, &high, 5000);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0 || next <= high) break;
+    }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
       spdlog::warn("partition {}: cannot check the applied position against the topic ({})",
                    partition, rd_kafka_err2str(err));
