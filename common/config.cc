@@ -13,12 +13,30 @@ extern char** environ;
 
 namespace kvstream {
 
+std::string check_topic_name(const std::string& name) {
+  // Kafka's own rule (the broker refuses other names).
+  if (name.empty() || name.size() > 249) return "a topic name has 1 to 249 characters";
+  if (name == "." || name == "..") return "a topic name cannot be \".\" or \"..\"";
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return "a topic name has only ASCII letters, digits, '.', '_' and '-' (not '" +
+             std::string(1, c) + "')";
+    }
+  }
+  return {};
+}
+
+CLI::Validator topic_name_validator() {
+  return CLI::Validator(check_topic_name, "TOPIC", "kafka topic name");
+}
+
 void add_kafka_options(CLI::App& app, KafkaSettings& kafka) {
   app.add_option("--brokers", kafka.brokers, "Kafka bootstrap servers, host:port[,host:port]")
       ->envname("KVSTREAM_BROKERS")
       ->required();
   app.add_option("--topic", kafka.topic, "Topic of the key-value events")
       ->envname("KVSTREAM_TOPIC")
+      ->check(topic_name_validator())
       ->capture_default_str();
 }
 

@@ -25,6 +25,11 @@ struct LogSettings {
   std::string format = "text";  // KVSTREAM_LOG_FORMAT: text or json (one object a line)
 };
 
+// "" when `name` is a valid Kafka topic name, else why not; and the same as
+// a CLI11 check.
+std::string check_topic_name(const std::string& name);
+CLI::Validator topic_name_validator();
+
 // Registers --brokers/--topic with their environment variables.
 void add_kafka_options(CLI::App& app, KafkaSettings& kafka);
 void add_log_options(CLI::App& app, LogSettings& log);

@@ -59,4 +59,17 @@ TEST(Config, ReportsUnknownVariables) {
 }
 
 }  // namespace
+TEST(Config, TopicNamesFollowKafkasRule) {
+  EXPECT_EQ(check_topic_name("kv-events"), "");
+  EXPECT_EQ(check_topic_name("kv_events.dlq-2"), "");
+  EXPECT_EQ(check_topic_name(std::string(249, 't')), "");
+  EXPECT_NE(check_topic_name(""), "");
+  EXPECT_NE(check_topic_name(std::string(250, 't')), "");
+  EXPECT_NE(check_topic_name("."), "");
+  EXPECT_NE(check_topic_name(".."), "");
+  EXPECT_NE(check_topic_name("kv events"), "");
+  EXPECT_NE(check_topic_name("kv/events"), "");
+  EXPECT_NE(check_topic_name("k\xc3\xa9"), "");
+}
+
 }  // namespace kvstream

@@ -223,6 +223,18 @@ int run_consumer_cli(int argc, char** argv) {
     return kExitConfig;
   }
   if (s.dlq_topic.empty()) s.dlq_topic = s.source.kafka.topic + ".dlq";
+  if (const std::string why = check_topic_name(s.dlq_topic); !why.empty()) {
+    std::cerr << "kvstream-consumer: the dead-letter topic '" << s.dlq_topic
+              << "' (KVSTREAM_DLQ_TOPIC, default <topic>.dlq) is not a valid topic name: " << why
+              << std::endl;
+    return kExitConfig;
+  }
+  if (s.dlq_topic == s.source.kafka.topic) {
+    std::cerr << "kvstream-consumer: the dead-letter topic (KVSTREAM_DLQ_TOPIC) cannot be the "
+                 "topic of the events"
+              << std::endl;
+    return kExitConfig;
+  }
   s.batch.max_wait = std::chrono::milliseconds(max_wait_ms);
   s.pg.statement_timeout = std::chrono::milliseconds(statement_timeout_ms);
   s.tombstone_retention = std::chrono::seconds(retention_s);
