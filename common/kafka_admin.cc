@@ -38,13 +38,20 @@ int partition_count(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
   return n;
 }
 
-void create_topic(const std::string& brokers, const std::string& topic, int partitions) {
+void create_topic(const std::string& brokers, const std::string& topic, int partitions,
+                  const std::map<std::string, std::string>& configs) {
   HandlePtr rk = admin_client(brokers);
   QueuePtr queue(rd_kafka_queue_new(rk.get()));
   char err[512];
   rd_kafka_NewTopic_t* new_topic =
       rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof(err));
   if (!new_topic) throw std::runtime_error(std::string("creating topic ") + topic + ": " + err);
+  for (const auto& [name, value] : configs) {
+    if (rd_kafka_NewTopic_set_config(new_topic, name.c_str(), value.c_str())) {
+      rd_kafka_NewTopic_destroy(new_topic);
+      throw std::runtime_error("creating topic " + topic + ": cannot set " + name);
+    }
+  }
   rd_kafka_CreateTopics(rk.get(), &new_topic, 1, nullptr, queue.get());
   rd_kafka_NewTopic_destroy(new_topic);
   EventPtr ev(rd_kafka_queue_poll(queue.get(), 30000));

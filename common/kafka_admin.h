@@ -15,9 +15,11 @@ namespace kvstream::kafka {
 // (waiting up to `timeout_ms`), or -1 while the topic is unknown or in error.
 int partition_count(rd_kafka_t* rk, const std::string& topic, int timeout_ms = 5000);
 
-// Creates `topic` with `partitions` partitions (replication factor 1) unless
+// Creates `topic` with `partitions` partitions (replication factor 1) and
+// the given topic configuration (e.g. {"max.message.bytes", "1000"}) unless
 // it exists, and waits (up to 10 s) until its metadata shows them all.
-void create_topic(const std::string& brokers, const std::string& topic, int partitions);
+void create_topic(const std::string& brokers, const std::string& topic, int partitions,
+                  const std::map<std::string, std::string>& configs = {});
 
 // The high watermark (the offset the next record will get) of every
 // partition of `topic`.

@@ -48,6 +48,17 @@ ConsumerMetrics::ConsumerMetrics()
                .Name("kvstream_dlq_records_total")
                .Help("Records sent to the dead-letter topic, by reason code")
                .Register(*registry_)),
+      dlq_failures_(prometheus::BuildCounter()
+                        .Name("kvstream_dlq_failures_total")
+                        .Help("Failed sends or deliveries to the dead-letter topic (each retried)")
+                        .Register(*registry_)
+                        .Add({})),
+      dlq_stalled_(prometheus::BuildGauge()
+                       .Name("kvstream_dlq_stalled")
+                       .Help("1 while a refused record waits for the dead-letter topic to take "
+                             "it; the replica applies nothing meanwhile")
+                       .Register(*registry_)
+                       .Add({})),
       retries_(prometheus::BuildCounter()
                    .Name("kvstream_apply_retries_total")
                    .Help("Batches retried after a transient failure")
@@ -121,6 +132,10 @@ void ConsumerMetrics::record(const apply::Progress& progress) {
 void ConsumerMetrics::dead_lettered(const std::string& reason) {
   dlq_.Add({{"reason", reason}}).Increment();
 }
+
+void ConsumerMetrics::dead_letter_failed() { dlq_failures_.Increment(); }
+
+void ConsumerMetrics::set_dead_letter_stalled(bool stalled) { dlq_stalled_.Set(stalled ? 1 : 0); }
 
 void ConsumerMetrics::database_error() { database_errors_.Increment(); }
 

@@ -30,6 +30,10 @@ class ConsumerMetrics {
   // Counts the outcome of one pass of the apply engine.
   void record(const apply::Progress& progress);
   void dead_lettered(const std::string& reason);
+  // A send or delivery to the dead-letter topic failed; the refused record
+  // waits (and with it the replica) until one succeeds.
+  void dead_letter_failed();
+  void set_dead_letter_stalled(bool stalled);
   void database_error();
   void set_partition_lag(int32_t partition, int64_t records, double seconds);
   void drop_partition(int32_t partition);
@@ -53,6 +57,8 @@ class ConsumerMetrics {
   prometheus::Histogram& batch_size_;
   prometheus::Histogram& apply_latency_;
   prometheus::Family<prometheus::Counter>& dlq_;
+  prometheus::Counter& dlq_failures_;
+  prometheus::Gauge& dlq_stalled_;
   prometheus::Counter& retries_;
   prometheus::Counter& database_errors_;
   prometheus::Gauge& paused_;

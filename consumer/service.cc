@@ -225,6 +225,7 @@ void ConsumerService::dead_letter(const schema::Record& record,
       if (d.ok()) {
         engine_->add_skipped(record.partition, record.offset);
         metrics_.dead_lettered(schema::reason_code(why.reason));
+        metrics_.set_dead_letter_stalled(false);
         return;
       }
       if (too_large(*d.error) && omit_value(*d.error)) continue;
@@ -233,8 +234,14 @@ void ConsumerService::dead_letter(const schema::Record& record,
       if (too_large(e.what()) && omit_value(e.what())) continue;
       spdlog::warn("dead-letter send failed: {}", e.what());
     }
+    metrics_.dead_letter_failed();
+    metrics_.set_dead_letter_stalled(true);
     std::this_thread::sleep_for(backoff.next());
   }
+  // Stopping before the dead-letter topic took it: the partition's position
+  // must not pass the record, so the next owner reads it again.
+  engine_->hold_back(record.partition, record.offset);
+  metrics_.set_dead_letter_stalled(false);
 }
 
 void ConsumerService::handle_record(schema::Record record) {

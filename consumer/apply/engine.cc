@@ -62,6 +62,7 @@ bool ApplyEngine::accept(int32_t partition, int64_t offset, Partition*& out) {
   auto it = partitions_.find(partition);
   if (it == partitions_.end()) return false;  // not ours (revoked meanwhile)
   Partition& p = it->second;
+  if (p.held_from >= 0 && offset >= p.held_from) return false;                    // held back
   if (p.next_offset != store::kNoOffset && offset < p.next_offset) return false;  // applied
   if (offset <= p.last_offset) return false;                                      // redelivered
   if (p.last_offset <= p.submitted_until) p.pending_since = Clock::now();         // first new work
@@ -80,6 +81,13 @@ void ApplyEngine::add_event(schema::Event event) {
 void ApplyEngine::add_skipped(int32_t partition, int64_t offset) {
   Partition* p = nullptr;
   accept(partition, offset, p);
+}
+
+void ApplyEngine::hold_back(int32_t partition, int64_t offset) {
+  auto it = partitions_.find(partition);
+  if (it == partitions_.end()) return;
+  Partition& p = it->second;
+  if (p.held_from < 0 || offset < p.held_from) p.held_from = offset;
 }
 
 bool ApplyEngine::ready(const Partition& p, Clock::time_point now, bool force) const {

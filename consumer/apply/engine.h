@@ -97,6 +97,10 @@ class ApplyEngine {
   // A record that will not be applied (dead-lettered): the applied position
   // still moves past it.
   void add_skipped(int32_t partition, int64_t offset);
+  // The record at `offset` could be neither applied nor dead-lettered (the
+  // replica is stopping): nothing of the partition from there on is taken,
+  // so its position never passes the record and the next owner reads it.
+  void hold_back(int32_t partition, int64_t offset);
 
   // Submits ready batches; with `force`, every partition with pending work
   // (shutdown, revoke).
@@ -124,8 +128,9 @@ class ApplyEngine {
     bool in_flight = false;
     int64_t in_flight_oldest_ts = -1;
     Clock::time_point retry_at{};
-    bool failed = false;  // the last batch failed; paused until one succeeds
-    bool paused = false;  // as last reported
+    bool failed = false;     // the last batch failed; paused until one succeeds
+    bool paused = false;     // as last reported
+    int64_t held_from = -1;  // records from this offset on are refused (hold_back); -1: none
   };
   struct Completion {
     uint64_t epoch;

@@ -85,6 +85,25 @@ TEST_F(ApplyEngineTest, SkippedRecordsAdvanceThePosition) {
   EXPECT_EQ(store_.offsets[0], 3);
 }
 
+TEST_F(ApplyEngineTest, ARecordHeldBackIsNeverPassed) {
+  engine_.assign({0, 1});
+  engine_.add_event(put(0, 0, "a", "1"));
+  engine_.hold_back(0, 1);  // could not be dead-lettered
+  engine_.add_event(put(0, 2, "b", "2"));
+  engine_.add_skipped(0, 3);
+  engine_.add_event(put(1, 0, "c", "3"));  // other partitions go on
+  Progress r = flush();
+  EXPECT_EQ(r.applied, (std::map<int32_t, int64_t>{{0, 1}, {1, 1}}));
+  EXPECT_EQ(store_.rows.count("b"), 0u);
+  EXPECT_EQ(store_.offsets[0], 1);
+  EXPECT_TRUE(engine_.idle());
+  // A new ownership starts afresh.
+  engine_.revoke({0}, ApplyEngine::Clock::now());
+  engine_.assign({0});
+  engine_.add_event(put(0, 1, "a", "again"));
+  EXPECT_EQ(flush().applied.at(0), 2);
+}
+
 TEST_F(ApplyEngineTest, FencedBatchWritesNothingAndAdoptsTheStoredPosition) {
   engine_.assign({0});
   store_.offsets[0] = 10;  // another replica applied meanwhile

@@ -14,6 +14,8 @@
 
 #include "schema/dlq.h"
 #include "tests/e2e/apply_fixture.h"
+#include "tests/support/http_client.h"
+#include "tests/support/poison.h"
 
 namespace kvstream::testing {
 namespace {
@@ -228,6 +230,51 @@ TEST_F(ApplyTest, APositionPastTheEndOfTheTopicStopsTheReplicaAndChangesNothing)
                it->second.position != row.position || it->second.updated_at != row.updated_at;
   }
   EXPECT_EQ(changed, 0u) << "rows changed";
+  expect_no_backward_moves();
+}
+
+// A dead-letter topic that refuses records (here: every record is larger
+// than it allows). The refused record is never skipped: its partition's
+// position stays below it, the replica says so in its metrics, and it still
+// stops cleanly on SIGTERM, leaving the record to the next owner.
+TEST_F(ApplyTest, ADeadLetterTopicThatRefusesRecordsStallsVisiblyAndLosesNothing) {
+  const std::string dlq = topic_ + ".tiny-dlq";
+  create_topic(brokers_, dlq, 1, {{"max.message.bytes", "64"}});
+  Replica& r = start_replica("stalled", {{"KVSTREAM_DLQ_TOPIC", dlq}});
+  ASSERT_TRUE(r.wait_ready(60s)) << r.log_tail();
+  LoadSpec spec;
+  spec.events = 600;
+  spec.keys = 100;
+  spec.seed = env_number("KVSTREAM_TEST_SEED", 2004);
+  publish(spec);
+  ASSERT_TRUE(wait_applied(ends(), 60s)) << show(applied()) << "\n" << r.log_tail();
+
+  const PoisonRecord poison = poison_record(7, "key:1");  // an unknown kv-op
+  const Position at = publisher_->send_raw(poison.record);
+  spec.seed += 1;
+  publish(spec);  // more records behind it, on every partition
+
+  auto metric = [&](const std::string& name) {
+    const HttpResult m = http_request(r.port(), "GET", "/metrics", "", {}, 5s);
+    const size_t line = m.body.find("\n" + name + " ");
+    return line == std::string::npos ? -1.0 : std::stod(m.body.substr(line + name.size() + 2));
+  };
+  EXPECT_TRUE(eventually(
+      [&] {
+        return metric("kvstream_dlq_stalled") == 1 && metric("kvstream_dlq_failures_total") >= 1;
+      },
+      60s))
+      << "stalled " << metric("kvstream_dlq_stalled") << ", failures "
+      << metric("kvstream_dlq_failures_total") << "\n"
+      << r.log_tail();
+  EXPECT_LE(applied().at(at.partition), at.offset)
+      << "the position moved past the refused record at " << to_string(at);
+  EXPECT_EQ(end_offsets(brokers_, dlq).at(0), 0);
+
+  ASSERT_EQ(r.terminate(60s), 0) << r.log_tail();
+  EXPECT_LE(applied().at(at.partition), at.offset)
+      << "the position moved past the refused record at " << to_string(at);
+  EXPECT_LE(committed().at(at.partition), at.offset);
   expect_no_backward_moves();
 }
 
