@@ -45,6 +45,9 @@ KafkaSource::KafkaSource(SourceSettings settings, Listener& listener)
     // The replica's producers share these settings: producer-only
     // properties are theirs.
     if (kafka::property_applies(name, RD_KAFKA_CONSUMER)) kafka::set_conf(conf.get(), name, value);
+    if (name == "partition.assignment.strategy") {
+      configured_cooperative_ = value.find("cooperative") != std::string::npos;
+    }
   }
   route_kafka_logs(conf.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
@@ -69,6 +72,14 @@ void KafkaSource::subscribe() {
   }
 }
 
+bool uses_cooperative_protocol(const char* protocol, bool configured_cooperative) {
+  // librdkafka answers NULL while its group handler is shutting down (a
+  // rebalance served by rd_kafka_consumer_close): the configured assignor
+  // decides then.
+  if (protocol == nullptr) return configured_cooperative;
+  return std::strcmp(protocol, "COOPERATIVE") == 0;
+}
+
 void KafkaSource::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t* partitions, void* opaque) {
   // No exception may unwind through librdkafka: poll() throws it instead.
@@ -81,16 +92,24 @@ void KafkaSource::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
 }
 
 void KafkaSource::check_positions(const std::map<int32_t, int64_t>& start) {
+  // The rebalance waits for this: 10 s for all the partitions at most.
+  using std::chrono::steady_clock;
+  const auto deadline = steady_clock::now() + std::chrono::seconds(10);
+  auto left_ms = [&] {
+    return static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_clock::now())
+            .count());
+  };
   for (const auto& [partition, next] : start) {
     if (next <= 0) continue;
     int64_t low = 0, high = 0;
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
     // A position past the end is asked again twice, a second apart: a
     // broker that has just restarted may not know its end yet.
-    for (int attempt = 0; attempt < 3; ++attempt) {
+    for (int attempt = 0; attempt < 3 && left_ms() > 0; ++attempt) {
       if (attempt > 0) std::this_thread::sleep_for(std::chrono::seconds(1));
       err = rd_kafka_query_watermark_offsets(rk_.get(), settings_.kafka.topic.c_str(), partition,
-                                             &low, &high, 5000);
+                                             &low, &high, std::max(left_ms(), 100));
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0 || next <= high) break;
     }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
@@ -119,7 +138,8 @@ void KafkaSource::check_positions(const std::map<int32_t, int64_t>& start) {
 
 void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
                                    rd_kafka_topic_partition_list_t* partitions) {
-  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
+  const bool cooperative =
+      uses_cooperative_protocol(rd_kafka_rebalance_protocol(rk_.get()), configured_cooperative_);
   const std::vector<int32_t> ids = partitions_of(partitions);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     // Start each partition where the database says it is applied. The

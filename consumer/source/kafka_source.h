@@ -28,6 +28,11 @@ struct SourceSettings {
   std::chrono::milliseconds session_timeout{10000};
 };
 
+// Whether a rebalance uses the incremental (cooperative) calls, from
+// rd_kafka_rebalance_protocol()'s answer (which may be NULL) and, when it
+// has none, from the configured assignment strategy.
+bool uses_cooperative_protocol(const char* protocol, bool configured_cooperative);
+
 class KafkaSource {
  public:
   class Listener {
@@ -81,8 +86,9 @@ class KafkaSource {
   Listener& listener_;
   kafka::HandlePtr rk_;
   bool closed_ = false;
-  bool ever_assigned_ = false;  // a first assignment arrived (rebalance callback)
-  std::exception_ptr failure_;  // thrown in a rebalance callback; poll() rethrows it
+  bool configured_cooperative_ = true;  // partition.assignment.strategy (default ours)
+  bool ever_assigned_ = false;          // a first assignment arrived (rebalance callback)
+  std::exception_ptr failure_;          // thrown in a rebalance callback; poll() rethrows it
 };
 
 }  // namespace kvstream::source

@@ -68,6 +68,17 @@ void produce(const std::string& brokers, int n, int first = 0) {
   for (int i = first; i < first + n; ++i) p.put_sync("k" + std::to_string(i), "v");
 }
 
+// librdkafka answers NULL for the protocol while rd_kafka_consumer_close
+// serves a last rebalance; the replica crashed on it (strcmp of NULL, exit
+// 139 after SIGTERM in a chaos soak).
+TEST(KafkaSourceRebalance, AnUnknownProtocolFallsBackToTheConfiguredAssignor) {
+  EXPECT_TRUE(uses_cooperative_protocol("COOPERATIVE", false));
+  EXPECT_FALSE(uses_cooperative_protocol("EAGER", true));
+  EXPECT_FALSE(uses_cooperative_protocol("NONE", true));
+  EXPECT_TRUE(uses_cooperative_protocol(nullptr, true));
+  EXPECT_FALSE(uses_cooperative_protocol(nullptr, false));
+}
+
 TEST(KafkaSourceWithMockCluster, AFailedCommitIsMadeGoodByTheNextOne) {
   MockCluster cluster;
   const std::string brokers = cluster.bootstraps();
