@@ -221,6 +221,11 @@ void ConsumerService::dead_letter(const schema::Record& record,
     try {
       dlq_->send(settings_.dlq_topic, dlq,
                  [done](const producer::Delivery& d) { done->set_value(d); });
+      // A stop does not wait for the delivery (up to the delivery timeout).
+      while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready &&
+             !stopping_.load()) {
+      }
+      if (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) break;
       producer::Delivery d = future.get();
       if (d.ok()) {
         engine_->add_skipped(record.partition, record.offset);
