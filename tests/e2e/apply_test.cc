@@ -29,6 +29,15 @@ double seconds_since(Clock::time_point t) {
 
 class ApplyTest : public ApplyFixture {
  protected:
+  // A load of `events` over `keys`, seeded by KVSTREAM_TEST_SEED when set.
+  static LoadSpec load_spec(size_t events, size_t keys, uint64_t seed) {
+    LoadSpec spec;
+    spec.events = events;
+    spec.keys = keys;
+    spec.seed = env_number("KVSTREAM_TEST_SEED", seed);
+    return spec;
+  }
+
   // Publishes `spec` as fast as the producer goes and waits for every
   // acknowledgement.
   void publish(const LoadSpec& spec) {
@@ -72,11 +81,8 @@ TEST_F(ApplyTest, HundredThousandEventsMatchTheOracle) {
     }
   });
 
-  LoadSpec spec;
-  spec.events = 100000;
-  spec.keys = 5000;
+  LoadSpec spec = load_spec(100000, 5000, 1001);
   spec.delete_ratio = 0.10;
-  spec.seed = env_number("KVSTREAM_TEST_SEED", 1001);
   const auto start = Clock::now();
   publish(spec);
   const Offsets end = ends();
@@ -109,10 +115,7 @@ TEST_F(ApplyTest, ReplayFromResetPositionsChangesNothing) {
   {
     Replica& r = start_replica("first");
     ASSERT_TRUE(r.wait_ready(60s)) << r.log_tail();
-    LoadSpec spec;
-    spec.events = 30000;
-    spec.keys = 2000;
-    spec.seed = env_number("KVSTREAM_TEST_SEED", 2002);
+    LoadSpec spec = load_spec(30000, 2000, 2002);
     publish(spec);
     ASSERT_TRUE(wait_applied(ends(), 120s)) << show(applied()) << "\n" << r.log_tail();
     ASSERT_TRUE(eventually([&] { return committed() == ends(); }, 30s)) << show(committed());
@@ -183,10 +186,7 @@ TEST_F(ApplyTest, ReplayFromResetPositionsChangesNothing) {
 // the beginning and ignore every record below the position as applied. It
 // stops instead, with a clear line, and changes nothing.
 TEST_F(ApplyTest, APositionPastTheEndOfTheTopicStopsTheReplicaAndChangesNothing) {
-  LoadSpec spec;
-  spec.events = 3000;
-  spec.keys = 300;
-  spec.seed = env_number("KVSTREAM_TEST_SEED", 2003);
+  LoadSpec spec = load_spec(3000, 300, 2003);
   {
     Replica& r = start_replica("first");
     ASSERT_TRUE(r.wait_ready(60s)) << r.log_tail();
@@ -242,10 +242,7 @@ TEST_F(ApplyTest, ADeadLetterTopicThatRefusesRecordsStallsVisiblyAndLosesNothing
   create_topic(brokers_, dlq, 1, {{"max.message.bytes", "64"}});
   Replica& r = start_replica("stalled", {{"KVSTREAM_DLQ_TOPIC", dlq}});
   ASSERT_TRUE(r.wait_ready(60s)) << r.log_tail();
-  LoadSpec spec;
-  spec.events = 600;
-  spec.keys = 100;
-  spec.seed = env_number("KVSTREAM_TEST_SEED", 2004);
+  LoadSpec spec = load_spec(600, 100, 2004);
   publish(spec);
   ASSERT_TRUE(wait_applied(ends(), 60s)) << show(applied()) << "\n" << r.log_tail();
 
@@ -286,11 +283,8 @@ TEST_F(ApplyTest, ReplicasJoiningAndLeavingDuringALoadMatchTheOracle) {
   Replica& a = start_replica("a", env);
   ASSERT_TRUE(a.wait_ready(60s)) << a.log_tail();
 
-  LoadSpec spec;
-  spec.events = 40000;
-  spec.keys = 3000;
+  LoadSpec spec = load_spec(40000, 3000, 4004);
   spec.rate = 2000;  // about 20 s
-  spec.seed = env_number("KVSTREAM_TEST_SEED", 4004);
   BackgroundLoad load(*publisher_, spec);
   const auto start = Clock::now();
   auto at = [&](double s) {
@@ -351,10 +345,7 @@ TEST_F(ApplyTest, NewOwnerCommitsTheAppliedPositionsItTakesOver) {
   {
     Replica& r = start_replica("first");
     ASSERT_TRUE(r.wait_ready(60s)) << r.log_tail();
-    LoadSpec spec;
-    spec.events = 5000;
-    spec.keys = 500;
-    spec.seed = env_number("KVSTREAM_TEST_SEED", 3003);
+    LoadSpec spec = load_spec(5000, 500, 3003);
     publish(spec);
     ASSERT_TRUE(wait_applied(ends(), 60s)) << show(applied()) << "\n" << r.log_tail();
     ASSERT_TRUE(eventually([&] { return committed() == ends(); }, 30s)) << show(committed());
@@ -443,11 +434,8 @@ TEST_F(ApplyTest, PoisonRecordsGoToTheDlqAndNeverStallTheirPartition) {
   Replica& r = start_replica("r1");
   ASSERT_TRUE(r.wait_ready(60s)) << r.log_tail();
 
-  LoadSpec spec;
-  spec.events = 12000;
-  spec.keys = 1000;
+  LoadSpec spec = load_spec(12000, 1000, 6006);
   spec.rate = 4000;
-  spec.seed = env_number("KVSTREAM_TEST_SEED", 6006);
   BackgroundLoad load(*publisher_, spec);
   std::vector<Poison> poison;
   for (size_t n = 0; n < 40; ++n) {
@@ -526,11 +514,8 @@ TEST_F(ApplyTest, SigtermDuringALoadExitsZeroWithCommittedEqualToApplied) {
   Replica& r = start_replica("r1");
   ASSERT_TRUE(r.wait_ready(60s)) << r.log_tail();
 
-  LoadSpec spec;
-  spec.events = 45000;
-  spec.keys = 2000;
+  LoadSpec spec = load_spec(45000, 2000, 8008);
   spec.rate = 3000;  // about 15 s: still running when SIGTERM arrives
-  spec.seed = env_number("KVSTREAM_TEST_SEED", 8008);
   BackgroundLoad load(*publisher_, spec);
   ASSERT_TRUE(eventually([&] { return total(applied()) > 5000; }, 60s)) << show(applied()) << "\n"
                                                                         << r.log_tail();
