@@ -51,6 +51,7 @@ KafkaSource::KafkaSource(SourceSettings settings, Listener& listener)
   }
   route_kafka_logs(conf.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
+  rd_kafka_conf_set_offset_commit_cb(conf.get(), &KafkaSource::on_commit);
   rd_kafka_conf_set_opaque(conf.get(), this);
 
   char err[512];
@@ -172,6 +173,7 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
     // starts fetching; the engine pauses it again if it must.
     rd_kafka_resume_partitions(rk_.get(), partitions);
   } else {
+    for (int32_t id : ids) commits_.erase(id);  // the next owner commits them
     try {
       listener_.on_revoke(ids);
     } catch (...) {
@@ -192,6 +194,7 @@ std::optional<schema::Record> KafkaSource::poll(std::chrono::milliseconds timeou
   if (failure_) std::rethrow_exception(failure_);
   kafka::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
   if (failure_) std::rethrow_exception(failure_);  // from a rebalance callback
+  retry_commits();
   if (!msg) return std::nullopt;
   if (msg->err) {
     if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
@@ -216,6 +219,16 @@ kafka::PartitionListPtr KafkaSource::partition_list(const std::vector<int32_t>& 
 
 void KafkaSource::commit(const std::map<int32_t, int64_t>& next_offsets) {
   if (next_offsets.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [p, offset] : next_offsets) {
+    CommitState& c = commits_[p];
+    c.wanted = std::max(c.wanted, offset);
+    c.sent = now;
+  }
+  send_commit(next_offsets);
+}
+
+void KafkaSource::send_commit(const std::map<int32_t, int64_t>& next_offsets) {
   kafka::PartitionListPtr list(
       rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
   for (const auto& [p, offset] : next_offsets) {
@@ -225,6 +238,38 @@ void KafkaSource::commit(const std::map<int32_t, int64_t>& next_offsets) {
   if (auto err = rd_kafka_commit(rk_.get(), list.get(), 1 /* async */)) {
     spdlog::warn("committing offsets to Kafka: {}", rd_kafka_err2str(err));
   }
+}
+
+void KafkaSource::on_commit(rd_kafka_t*, rd_kafka_resp_err_t,
+                            rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+  // Served by rd_kafka_consumer_poll (and close), in the polling thread.
+  // librdkafka logs the refusals (COMMITFAIL); the confirmed ones count.
+  auto* self = static_cast<KafkaSource*>(opaque);
+  if (offsets == nullptr) return;
+  for (int i = 0; i < offsets->cnt; ++i) {
+    const rd_kafka_topic_partition_t& e = offsets->elems[i];
+    if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR || e.offset < 0) continue;
+    if (self->settings_.kafka.topic != e.topic) continue;
+    auto it = self->commits_.find(e.partition);
+    if (it != self->commits_.end()) it->second.confirmed = std::max(it->second.confirmed, e.offset);
+  }
+}
+
+void KafkaSource::retry_commits() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_commit_retry_) return;
+  next_commit_retry_ = now + std::chrono::milliseconds(250);
+  std::map<int32_t, int64_t> again;
+  for (auto& [p, c] : commits_) {
+    // Unconfirmed for a whole interval: refused (or lost with its broker).
+    if (c.wanted > c.confirmed && now - c.sent >= kCommitRetryInterval) {
+      again[p] = c.wanted;
+      c.sent = now;
+    }
+  }
+  if (again.empty()) return;
+  spdlog::debug("committing again offsets Kafka has not confirmed: {}", fmt::join(again, ", "));
+  send_commit(again);
 }
 
 void KafkaSource::seek(int32_t partition, int64_t offset) {
