@@ -172,6 +172,16 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
     // away would never fetch again when it comes back. A new ownership
     // starts fetching; the engine pauses it again if it must.
     rd_kafka_resume_partitions(rk_.get(), partitions);
+    // The rebalance is over: commits of the partitions kept through it that
+    // the broker refused meanwhile (or has not confirmed) go again, now in
+    // the new generation.
+    std::map<int32_t, int64_t> again;
+    for (const auto& [p, c] : commits_) {
+      if (c.wanted > c.confirmed && std::find(ids.begin(), ids.end(), p) == ids.end()) {
+        again[p] = c.wanted;
+      }
+    }
+    if (!again.empty()) send_commit(again);
   } else {
     for (int32_t id : ids) commits_.erase(id);  // the next owner commits them
     try {
@@ -194,7 +204,6 @@ std::optional<schema::Record> KafkaSource::poll(std::chrono::milliseconds timeou
   if (failure_) std::rethrow_exception(failure_);
   kafka::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
   if (failure_) std::rethrow_exception(failure_);  // from a rebalance callback
-  retry_commits();
   if (!msg) return std::nullopt;
   if (msg->err) {
     if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
@@ -219,11 +228,9 @@ kafka::PartitionListPtr KafkaSource::partition_list(const std::vector<int32_t>& 
 
 void KafkaSource::commit(const std::map<int32_t, int64_t>& next_offsets) {
   if (next_offsets.empty()) return;
-  const auto now = std::chrono::steady_clock::now();
   for (const auto& [p, offset] : next_offsets) {
     CommitState& c = commits_[p];
     c.wanted = std::max(c.wanted, offset);
-    c.sent = now;
   }
   send_commit(next_offsets);
 }
@@ -253,23 +260,6 @@ void KafkaSource::on_commit(rd_kafka_t*, rd_kafka_resp_err_t,
     auto it = self->commits_.find(e.partition);
     if (it != self->commits_.end()) it->second.confirmed = std::max(it->second.confirmed, e.offset);
   }
-}
-
-void KafkaSource::retry_commits() {
-  const auto now = std::chrono::steady_clock::now();
-  if (now < next_commit_retry_) return;
-  next_commit_retry_ = now + std::chrono::milliseconds(250);
-  std::map<int32_t, int64_t> again;
-  for (auto& [p, c] : commits_) {
-    // Unconfirmed for a whole interval: refused (or lost with its broker).
-    if (c.wanted > c.confirmed && now - c.sent >= kCommitRetryInterval) {
-      again[p] = c.wanted;
-      c.sent = now;
-    }
-  }
-  if (again.empty()) return;
-  spdlog::debug("committing again offsets Kafka has not confirmed: {}", fmt::join(again, ", "));
-  send_commit(again);
 }
 
 void KafkaSource::seek(int32_t partition, int64_t offset) {

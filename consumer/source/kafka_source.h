@@ -55,12 +55,12 @@ class KafkaSource {
   std::optional<schema::Record> poll(std::chrono::milliseconds timeout);
 
   // Commits next offsets (asynchronously; for lag monitoring and tools).
-  // A commit the broker refuses (the group was rebalancing, the coordinator
-  // moved) is sent again by poll() every kCommitRetryInterval until one
-  // succeeds, for as long as the partition stays assigned: an idle
-  // partition's committed offset still reaches its applied position.
+  // A commit the broker refused while the group rebalanced is sent again
+  // when the rebalance ends, for the partitions kept through it: an idle
+  // partition's committed offset still reaches its applied position. (Not
+  // on a timer: a commit sent while a static member rejoins, with its old
+  // member id, is fenced, and librdkafka makes that fatal.)
   void commit(const std::map<int32_t, int64_t>& next_offsets);
-  static constexpr std::chrono::milliseconds kCommitRetryInterval{2000};
 
   void seek(int32_t partition, int64_t offset);
   void pause(const std::vector<int32_t>& partitions);
@@ -89,7 +89,6 @@ class KafkaSource {
   static void on_commit(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t* offsets, void* opaque);
   void send_commit(const std::map<int32_t, int64_t>& next_offsets);
-  void retry_commits();
 
   const SourceSettings settings_;
   Listener& listener_;
@@ -98,15 +97,13 @@ class KafkaSource {
   bool configured_cooperative_ = true;  // partition.assignment.strategy (default ours)
   bool ever_assigned_ = false;          // a first assignment arrived (rebalance callback)
   std::exception_ptr failure_;          // thrown in a rebalance callback; poll() rethrows it
-  // Per assigned partition: the last position asked to be committed, when
-  // it was last sent, and the highest the broker confirmed (-1: none yet).
+  // Per assigned partition: the last position asked to be committed, and
+  // the highest the broker confirmed (-1: none yet).
   struct CommitState {
     int64_t wanted = -1;
-    std::chrono::steady_clock::time_point sent{};
     int64_t confirmed = -1;
   };
   std::map<int32_t, CommitState> commits_;
-  std::chrono::steady_clock::time_point next_commit_retry_{};
 };
 
 }  // namespace kvstream::source

@@ -128,23 +128,6 @@ TEST(KafkaSourceWithMockCluster, AFailedCommitIsMadeGoodByTheNextOne) {
   source.close();
 }
 
-// The group's committed offsets stayed behind the applied ones in a chaos
-// run (seed 3013527399): a replica's commits were refused while the group
-// rebalanced, it kept the partition, and no later record came to commit
-// again.
-TEST(KafkaSourceWithMockCluster, ARefusedCommitIsSentAgainWithoutNewRecords) {
-  MockCluster cluster;
-  produce(cluster.bootstraps(), 10);
-  FromBeginning listener;
-  KafkaSource source(settings(cluster.bootstraps()), listener);
-  source.subscribe();
-  const auto next = read_all(source, 10);
-  fail_next_commit(cluster, source, next);
-
-  EXPECT_TRUE(committed_within(cluster, source, next, KafkaSource::kCommitRetryInterval * 4));
-  source.close();
-}
-
 TEST(KafkaSourceWithMockCluster, SurvivesTheBrokerGoingAwayAndResumes) {
   MockCluster cluster;
   const std::string brokers = cluster.bootstraps();
