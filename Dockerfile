@@ -13,20 +13,24 @@ ARG DEBIAN_TAG=bookworm-20260202
 # ---- build ------------------------------------------------------------------
 FROM debian:${DEBIAN_TAG} AS build
 
+# Every apt-get layer removes the package lists and the downloaded .deb files
+# itself (`apt-get clean`): the image stays small on any Debian base, also one
+# without the official images' apt settings that delete them.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake ninja-build g++ pkg-config \
-      librdkafka-dev libpqxx-dev robin-map-dev libspdlog-dev libfmt-dev \
+      librdkafka-dev libpqxx-dev libpq-dev robin-map-dev libspdlog-dev libfmt-dev \
       libboost-dev nlohmann-json3-dev prometheus-cpp-dev libcli11-dev libssl-dev \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
 COPY . .
-RUN cmake -S . -B /build -G Ninja \
-      -DCMAKE_BUILD_TYPE=Release \
-      -DKVSTREAM_BUILD_TESTS=OFF -DKVSTREAM_BUILD_BENCH=OFF \
+# The binaries go to /stage/usr/local/bin through CMake's install rules
+# (stripped), and the runtime stage copies that tree.
+RUN cmake --preset release -B /build -DCMAKE_INSTALL_PREFIX=/usr/local \
  && cmake --build /build --target kvstream-consumer kvstream-producer \
- && strip /build/bin/kvstream-consumer /build/bin/kvstream-producer
+ && DESTDIR=/stage cmake --install /build --strip
 
 # ---- runtime ----------------------------------------------------------------
 FROM debian:${DEBIAN_TAG}-slim AS runtime
@@ -35,15 +39,16 @@ FROM debian:${DEBIAN_TAG}-slim AS runtime
 # along); no HTTP client: the health check speaks HTTP through bash.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      librdkafka1 libpqxx-6.4 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libssl3 \
+      librdkafka1 libpqxx-6.4 libpq5 libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libssl3 \
       ca-certificates \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 kvstream \
  && useradd --system --uid 10001 --gid kvstream --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin kvstream
 
-COPY --from=build /build/bin/kvstream-consumer /build/bin/kvstream-producer /usr/local/bin/
+COPY --from=build /stage/usr/local/bin/ /usr/local/bin/
 COPY deploy/docker/kvstream-healthcheck /usr/local/bin/kvstream-healthcheck
 
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <exception>
 
+#include "bench/ceiling_writers.h"
 #include "bench/tools.h"
 #include "common/kafka_admin.h"
 
@@ -43,6 +44,9 @@ int run(int argc, char** argv) {
   ceil->add_option("--pg-url", ceiling.pg_url)->required();
   ceil->add_option("--batch-events", ceiling.batch_events)->capture_default_str();
   ceil->add_option("--connections", ceiling.connections)->capture_default_str();
+  ceil->add_option("--method", ceiling.method, "kvstream, unnest-text, copy-binary or merge")
+      ->check(CLI::IsMember(ceiling_methods()))
+      ->capture_default_str();
   add_workload_options(*ceil, ceiling.workload, true);
   add_watched_options(*ceil, ceiling.watched);
 
@@ -62,6 +66,8 @@ int run(int argc, char** argv) {
   int64_t lat_seconds = latency.duration.count();
   int64_t probe_ms = latency.probe_interval.count();
   int64_t drain_seconds = latency.drain_timeout.count();
+  int64_t warmup_seconds = latency.warmup.count();
+  int64_t linger_ms = latency.linger.count();
   auto* lat = app.add_subcommand("latency", "Apply latency at a fixed rate");
   lat->add_option("--brokers", latency.brokers)->required();
   lat->add_option("--topic", latency.topic)->required();
@@ -70,8 +76,22 @@ int run(int argc, char** argv) {
   lat->add_option("--seconds", lat_seconds, "How long to publish")->capture_default_str();
   lat->add_option("--probe-interval-ms", probe_ms)->capture_default_str();
   lat->add_option("--drain-timeout", drain_seconds, "Seconds")->capture_default_str();
+  lat->add_option("--warmup-seconds", warmup_seconds, "Uncounted seconds first")
+      ->capture_default_str();
+  lat->add_option("--linger-ms", linger_ms, "The publisher's linger.ms")->capture_default_str();
   add_workload_options(*lat, latency.workload, false);
   add_watched_options(*lat, latency.watched, true);
+
+  MigrationOptions migration;
+  int64_t before_seconds = migration.before.count();
+  auto* mig = app.add_subcommand(
+      "migration", "Migrate a live table of many rows while batches apply; how long they waited");
+  mig->add_option("--pg-url", migration.pg_url, "A new, empty database")->required();
+  mig->add_option("--rows", migration.rows)->capture_default_str();
+  mig->add_option("--writers", migration.writers)->capture_default_str();
+  mig->add_option("--batch-events", migration.batch_events)->capture_default_str();
+  mig->add_option("--before-seconds", before_seconds, "Writing before (and after) the migration")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -83,6 +103,9 @@ int run(int argc, char** argv) {
   latency.duration = std::chrono::seconds(lat_seconds);
   latency.probe_interval = std::chrono::milliseconds(probe_ms);
   latency.drain_timeout = std::chrono::seconds(drain_seconds);
+  latency.warmup = std::chrono::seconds(warmup_seconds);
+  latency.linger = std::chrono::milliseconds(linger_ms);
+  migration.before = std::chrono::seconds(before_seconds);
 
   try {
     if (create->parsed()) {
@@ -94,6 +117,7 @@ int run(int argc, char** argv) {
     if (ceil->parsed()) return run_ceiling(ceiling);
     if (nai->parsed()) return run_naive(naive);
     if (lat->parsed()) return run_latency(latency);
+    if (mig->parsed()) return run_migration(migration);
   } catch (const std::exception& e) {
     std::cerr << "apply_bench_tools " << app.get_subcommands().front()->get_name() << ": "
               << e.what() << "\n";

@@ -1,10 +1,10 @@
 // ceiling: the database ceiling. The workload's events, generated in memory
 // with the same seed and split by partition exactly as Kafka holds them, cut
 // into batches of `batch_events` per partition, coalesced per key (the last
-// event of a key wins), and applied with kvstream's own store (PgStore: the
-// fenced kv_offsets update and the unnest upsert of consumer/store/pg_store.cc,
-// one transaction per batch). No Kafka, no decoding, no polling: what is left
-// is what Postgres (and building the statement's arrays) costs.
+// event of a key wins), and applied with one of the SQL methods of
+// ceiling_writers.h (`method`; kvstream's own store by default), one
+// transaction per batch. No Kafka, no decoding, no polling: what is left is
+// what Postgres (and building the statement's parameters) costs.
 //
 // Partitions are spread over `connections` connections (partition p on
 // connection p % connections), each applying its partitions' batches in
@@ -16,30 +16,13 @@
 #include <memory>
 #include <stdexcept>
 #include <thread>
-#include <unordered_map>
 
+#include "apply/coalesce.h"
+#include "bench/ceiling_writers.h"
 #include "bench/pg_activity.h"
 #include "bench/tools.h"
-#include "store/pg_store.h"
 
 namespace kvstream::bench {
-
-namespace {
-
-// The last event of each key, in offset order (what the replica writes).
-std::vector<schema::Event> coalesce(std::vector<schema::Event> events) {
-  std::unordered_map<std::string_view, size_t> last;
-  last.reserve(events.size());
-  for (size_t i = 0; i < events.size(); ++i) last[events[i].key] = i;
-  std::vector<schema::Event> out;
-  out.reserve(last.size());
-  for (size_t i = 0; i < events.size(); ++i) {
-    if (last.at(events[i].key) == i) out.push_back(std::move(events[i]));
-  }
-  return out;
-}
-
-}  // namespace
 
 int run_ceiling(const CeilingOptions& options) {
   if (options.connections <= 0 || options.batch_events == 0) {
@@ -66,9 +49,10 @@ int run_ceiling(const CeilingOptions& options) {
         b.expected_next_offset = next;
         b.new_next_offset = stream[to - 1].position.offset + 1;
         next = b.new_next_offset;
-        b.events = coalesce(std::vector<schema::Event>(
-            std::make_move_iterator(stream.begin() + static_cast<std::ptrdiff_t>(from)),
-            std::make_move_iterator(stream.begin() + static_cast<std::ptrdiff_t>(to))));
+        b.events.assign(std::make_move_iterator(stream.begin() + static_cast<std::ptrdiff_t>(from)),
+                        std::make_move_iterator(stream.begin() + static_cast<std::ptrdiff_t>(to)));
+        std::vector<schema::Event> dropped;
+        apply::coalesce(b.events, dropped);
         rows += b.events.size();
         batches[p].push_back(std::move(b));
       }
@@ -78,14 +62,11 @@ int run_ceiling(const CeilingOptions& options) {
   size_t batch_count = 0;
   for (const auto& b : batches) batch_count += b.size();
 
-  // One store (one connection) per applying thread, connected before the
+  // One writer (one connection) per applying thread, connected before the
   // clock starts.
   const int n = std::min(options.connections, options.workload.partitions);
-  std::vector<std::unique_ptr<store::PgStore>> stores;
-  for (int t = 0; t < n; ++t) {
-    stores.push_back(std::make_unique<store::PgStore>(store::PgSettings{options.pg_url}));
-    stores.back()->ping();
-  }
+  std::vector<std::unique_ptr<BatchWriter>> writers;
+  for (int t = 0; t < n; ++t) writers.push_back(make_batch_writer(options.method, options.pg_url));
 
   std::atomic<bool> failed{false};
   std::promise<void> go;
@@ -104,10 +85,7 @@ int run_ceiling(const CeilingOptions& options) {
           for (size_t p : mine) {
             if (round >= batches[p].size()) continue;
             any = true;
-            if (stores[static_cast<size_t>(t)]->apply(batches[p][round]) !=
-                store::ApplyOutcome::kApplied) {
-              throw std::runtime_error("partition " + std::to_string(p) + " fenced");
-            }
+            writers[static_cast<size_t>(t)]->apply(batches[p][round]);
           }
           if (!any || failed.load()) break;
         }
@@ -127,6 +105,7 @@ int run_ceiling(const CeilingOptions& options) {
   if (failed.load()) return 1;
 
   const int64_t events = options.workload.events;
+  report("method", options.method);
   report("events", events);
   report("rows_written", rows);
   report("batches", batch_count);

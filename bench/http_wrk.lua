@@ -5,8 +5,10 @@
 --
 -- Each request is a GET of a path drawn uniformly at random from the file
 -- HTTP_BENCH_PATHS, one path a line, already percent-encoded (e.g.
--- /v1/kv/user%3A1). The requests are formatted once per thread in init(), so
--- request() only picks one. There is deliberately no response() hook: wrk
+-- /v1/kv/user%3A1). HTTP_BENCH_METHOD=PUT and HTTP_BENCH_BODY=bytes make
+-- them PUTs of that body instead (e.g. paths ending in ?wait=applied). The
+-- requests are formatted once per thread in init(), so request() only picks
+-- one. There is deliberately no response() hook: wrk
 -- would then hand every response's headers and body to Lua, which costs
 -- client CPU on the same cores as the server under test. Status codes are
 -- counted by wrk itself instead (errors.status: responses >= 400, the
@@ -28,10 +30,12 @@ function init(args)
   if file == nil or file == "" then
     error("HTTP_BENCH_PATHS is not set: a file of request paths, one a line")
   end
+  local method = os.getenv("HTTP_BENCH_METHOD") or "GET"
+  local body = os.getenv("HTTP_BENCH_BODY")
   for line in io.lines(file) do
     if line ~= "" then
       count = count + 1
-      requests[count] = wrk.format("GET", line)
+      requests[count] = wrk.format(method, line, nil, body)
     end
   end
   if count == 0 then

@@ -37,108 +37,12 @@
 
 #include "bench/json_envelope.h"
 #include "bench/json_producer.h"
+#include "bench/progress_probe.h"
 #include "bench/run_tools.h"
 
 namespace kvstream::bench {
 
-namespace {
-
-int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             SteadyClock::now().time_since_epoch())
-      .count();
-}
-
-// Polls the largest seq of each partition in the table; records when each
-// advanced. Its own thread writes; the caller reads `latest` meanwhile and
-// `advances` after stop().
-class SeqProbe {
- public:
-  SeqProbe(std::string pg_url, std::string table, int32_t partitions,
-           std::chrono::milliseconds interval)
-      : url_(std::move(pg_url)),
-        table_(std::move(table)),
-        partitions_(partitions),
-        interval_(interval),
-        advances_(static_cast<size_t>(partitions)),
-        latest_(static_cast<size_t>(partitions)) {
-    for (auto& l : latest_) l.store(-1);
-  }
-
-  void start() {
-    conn_ = std::make_unique<pqxx::connection>(url_);
-    conn_->prepare("seqs", "SELECT p, (SELECT max(seq) FROM " + conn_->quote_name(table_) +
-                               " WHERE part = p) FROM generate_series(0, $1 - 1) AS p");
-    thread_ = std::thread([this] { run(); });
-  }
-
-  void stop() {
-    stopping_.store(true);
-    if (thread_.joinable()) thread_.join();
-  }
-
-  int64_t latest(int32_t p) const { return latest_[static_cast<size_t>(p)].load(); }
-  bool failed() const { return failed_.load(); }
-  int64_t polls() const { return polls_; }
-
-  // The time (steady µs) of the first poll that saw `partition` at or past
-  // `seq`; -1 if none did. Call after stop().
-  int64_t visible_at(int32_t partition, int64_t seq) const {
-    const auto& a = advances_[static_cast<size_t>(partition)];
-    auto it = std::lower_bound(a.begin(), a.end(), seq,
-                               [](const Advance& adv, int64_t s) { return adv.max_seq < s; });
-    return it == a.end() ? -1 : it->seen_us;
-  }
-
- private:
-  struct Advance {
-    int64_t max_seq;
-    int64_t seen_us;
-  };
-
-  void run() {
-    try {
-      while (!stopping_.load()) {
-        const auto poll_start = SteadyClock::now();
-        const int64_t t = steady_us();
-        pqxx::nontransaction tx(*conn_);
-        for (const auto& row : tx.exec_prepared("seqs", partitions_)) {
-          if (row[1].is_null()) continue;
-          const auto p = static_cast<size_t>(row[0].as<int32_t>());
-          const auto seq = row[1].as<int64_t>();
-          if (seq > latest_[p].load()) {
-            advances_[p].push_back(Advance{seq, t});
-            latest_[p].store(seq);
-          }
-        }
-        tx.commit();
-        ++polls_;
-        std::this_thread::sleep_until(poll_start + interval_);
-      }
-    } catch (const std::exception& e) {
-      std::cerr << "latency-json: the probe failed: " << e.what() << "\n";
-      failed_.store(true);
-    }
-  }
-
-  const std::string url_, table_;
-  const int32_t partitions_;
-  const std::chrono::milliseconds interval_;
-  std::unique_ptr<pqxx::connection> conn_;
-  std::vector<std::vector<Advance>> advances_;
-  std::vector<std::atomic<int64_t>> latest_;
-  int64_t polls_ = 0;
-  std::atomic<bool> stopping_{false}, failed_{false};
-  std::thread thread_;
-};
-
-double percentile(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  const auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
-  return sorted[std::min(sorted.size(), std::max<size_t>(rank, 1)) - 1];
-}
-
-}  // namespace
+namespace {}  // namespace
 
 int run_latency_json(const LatencyJsonOptions& options) {
   if (options.rate <= 0 || options.duration.count() <= 0) {
@@ -158,7 +62,11 @@ int run_latency_json(const LatencyJsonOptions& options) {
   std::vector<int32_t> partition(total, -1);
   int64_t misplaced = 0;
 
-  SeqProbe probe(options.pg_url, options.table, spec.partitions, options.probe_interval);
+  ProgressProbe probe(options.pg_url,
+                      "SELECT p, (SELECT max(seq) FROM " +
+                          pqxx::connection(options.pg_url).quote_name(options.table) +
+                          " WHERE part = p) FROM generate_series(0, $1::int - 1) AS p",
+                      std::to_string(spec.partitions), spec.partitions, options.probe_interval);
   probe.start();
   const CostWindow cost(options.watched);
 
@@ -167,7 +75,7 @@ int run_latency_json(const LatencyJsonOptions& options) {
   double publish_seconds = 0, publish_end = 0;
   {
     JsonProducer producer(
-        options.brokers, options.topic, std::chrono::milliseconds(5),
+        options.brokers, options.topic, options.linger,
         [&](int64_t i, int32_t p, int64_t offset, bool ok) {
           if (!ok || i < 0 || static_cast<size_t>(i) >= total) return;
           if (p != partition[static_cast<size_t>(i)] || offset != seq[static_cast<size_t>(i)]) {
@@ -237,7 +145,7 @@ int run_latency_json(const LatencyJsonOptions& options) {
   std::vector<double> ms;
   ms.reserve(total - warmup);
   for (size_t i = warmup; i < total; ++i) {
-    const int64_t seen = probe.visible_at(partition[i], seq[i]);
+    const int64_t seen = probe.reached_at(partition[i], seq[i]);
     if (seen < 0) {
       std::cerr << "latency-json: event " << i << " was never seen applied\n";
       return 1;

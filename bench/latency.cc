@@ -2,7 +2,7 @@
 //
 // A replica is already running on `topic` (fresh, empty) and its database.
 // This publishes `rate` events per second for `duration` (through kvstream's
-// producer, default settings) and, on another connection, polls the
+// producer, with linger.ms `linger`, default 0) and, on another connection, polls the
 // replica's applied positions (kv_offsets) every `probe_interval`.
 //
 // Per event: latency = (start of the first poll that shows its partition's
@@ -18,6 +18,10 @@
 //   * Every event counts, including those coalesced away (their batch's
 //     commit is when their effect, being overwritten, is settled).
 //
+// With `warmup` > 0 the run starts with that many seconds of the same
+// stream, applied but not counted (and the rows figure below counts only the
+// rows of counted events).
+//
 // A second figure, on rows only: the values carry "ts=<send ms>;" and the
 // rows their updated_at, so `updated_at - ts` per surviving row. updated_at
 // is now() of the applying transaction, i.e. its start, not its commit: a
@@ -31,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/progress_probe.h"
 #include "bench/tools.h"
 #include "producer/producer.h"
 
@@ -38,103 +43,10 @@ namespace kvstream::bench {
 
 namespace {
 
-int64_t steady_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             SteadyClock::now().time_since_epoch())
-      .count();
-}
-
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Polls the applied positions of `topic` and records when each advanced.
-// Shared between its own thread (writes) and the caller (reads `latest`
-// while it runs, `advances` after stop()).
-class PositionProbe {
- public:
-  PositionProbe(std::string pg_url, std::string topic, int32_t partitions,
-                std::chrono::milliseconds interval)
-      : url_(std::move(pg_url)),
-        topic_(std::move(topic)),
-        interval_(interval),
-        advances_(static_cast<size_t>(partitions)),
-        latest_(static_cast<size_t>(partitions)) {
-    for (auto& l : latest_) l.store(0);
-  }
-
-  void start() {
-    conn_ = std::make_unique<pqxx::connection>(url_);
-    conn_->prepare("positions", "SELECT partition, next_offset FROM kv_offsets WHERE topic = $1");
-    thread_ = std::thread([this] { run(); });
-  }
-
-  void stop() {
-    stopping_.store(true);
-    if (thread_.joinable()) thread_.join();
-  }
-
-  int64_t latest(int32_t partition) const { return latest_[static_cast<size_t>(partition)].load(); }
-  bool failed() const { return failed_.load(); }
-  int64_t polls() const { return polls_; }
-
-  // The time (steady µs) of the first poll that saw `partition` applied past
-  // `offset`; -1 if none did. Call after stop().
-  int64_t visible_at(int32_t partition, int64_t offset) const {
-    const auto& a = advances_[static_cast<size_t>(partition)];
-    auto it = std::upper_bound(a.begin(), a.end(), offset,
-                               [](int64_t o, const Advance& adv) { return o < adv.next_offset; });
-    return it == a.end() ? -1 : it->seen_us;
-  }
-
- private:
-  struct Advance {
-    int64_t next_offset;
-    int64_t seen_us;
-  };
-
-  void run() {
-    try {
-      while (!stopping_.load()) {
-        const auto poll_start = SteadyClock::now();
-        const int64_t t = steady_us();
-        pqxx::nontransaction tx(*conn_);
-        for (const auto& row : tx.exec_prepared("positions", topic_)) {
-          const auto p = row[0].as<int32_t>();
-          const auto next = row[1].as<int64_t>();
-          if (p < 0 || static_cast<size_t>(p) >= advances_.size()) continue;
-          if (next > latest_[static_cast<size_t>(p)].load()) {
-            advances_[static_cast<size_t>(p)].push_back(Advance{next, t});
-            latest_[static_cast<size_t>(p)].store(next);
-          }
-        }
-        tx.commit();
-        ++polls_;
-        std::this_thread::sleep_until(poll_start + interval_);
-      }
-    } catch (const std::exception& e) {
-      std::cerr << "latency: the probe failed: " << e.what() << "\n";
-      failed_.store(true);
-    }
-  }
-
-  const std::string url_, topic_;
-  const std::chrono::milliseconds interval_;
-  std::unique_ptr<pqxx::connection> conn_;
-  std::vector<std::vector<Advance>> advances_;  // written by the probe thread only
-  std::vector<std::atomic<int64_t>> latest_;
-  int64_t polls_ = 0;  // probe thread; read after stop()
-  std::atomic<bool> stopping_{false}, failed_{false};
-  std::thread thread_;
-};
-
-// Nearest-rank percentile of sorted values.
-double percentile(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  const auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
-  return sorted[std::min(sorted.size(), std::max<size_t>(rank, 1)) - 1];
 }
 
 }  // namespace
@@ -145,14 +57,20 @@ int run_latency(const LatencyOptions& options) {
     return 1;
   }
   WorkloadSpec spec = options.workload;
-  spec.events = static_cast<int64_t>(options.rate) * options.duration.count();
+  const auto warmup =
+      static_cast<size_t>(options.rate) * static_cast<size_t>(options.warmup.count());
+  spec.events =
+      static_cast<int64_t>(options.rate) * (options.warmup.count() + options.duration.count());
   const Workload workload(spec);
   const auto total = static_cast<size_t>(spec.events);
+  int64_t counted_from_ms = 0;  // the wall clock of the first counted send
   std::vector<int64_t> sent_us(total, -1), offset(total, -1);
   std::vector<int32_t> partition(total, -1);
   std::atomic<int64_t> failed{0};
 
-  PositionProbe probe(options.pg_url, options.topic, spec.partitions, options.probe_interval);
+  ProgressProbe probe(options.pg_url,
+                      "SELECT partition, next_offset FROM kv_offsets WHERE topic = $1",
+                      options.topic, spec.partitions, options.probe_interval);
   probe.start();
   const CostWindow cost(options.watched);
 
@@ -160,6 +78,7 @@ int run_latency(const LatencyOptions& options) {
   settings.kafka.brokers = options.brokers;
   settings.kafka.topic = options.topic;
   settings.client_id = "kvstream-bench-latency";
+  settings.linger = options.linger;
   const auto start = SteadyClock::now();
   double publish_seconds = 0;
   {
@@ -181,6 +100,7 @@ int run_latency(const LatencyOptions& options) {
           partition[i] = d.position.partition;
           offset[i] = d.position.offset;
         };
+        if (i == warmup) counted_from_ms = wall_ms();
         sent_us[i] = steady_us();
         const auto invalid = e.is_delete ? producer.del(e.key, {}, on_delivery)
                                          : producer.put(e.key, e.value, {}, on_delivery);
@@ -196,7 +116,7 @@ int run_latency(const LatencyOptions& options) {
       std::this_thread::sleep_until(
           start + std::chrono::milliseconds(static_cast<int64_t>(seconds_since(start) * 1000) + 1));
     }
-    publish_seconds = seconds_since(start);
+    publish_seconds = seconds_since(start) - static_cast<double>(options.warmup.count());
     if (const size_t left = producer.flush(std::chrono::milliseconds(60000))) {
       std::cerr << "latency: " << left << " events undelivered after 60 s\n";
       probe.stop();
@@ -230,13 +150,14 @@ int run_latency(const LatencyOptions& options) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  const double drain_seconds = seconds_since(start) - publish_seconds;
+  const double drain_seconds =
+      seconds_since(start) - publish_seconds - static_cast<double>(options.warmup.count());
   probe.stop();
 
   std::vector<double> ms;
-  ms.reserve(total);
-  for (size_t i = 0; i < total; ++i) {
-    const int64_t seen = probe.visible_at(partition[i], offset[i]);
+  ms.reserve(total - warmup);
+  for (size_t i = warmup; i < total; ++i) {
+    const int64_t seen = probe.reached_at(partition[i], offset[i] + 1);
     if (seen < 0) {
       std::cerr << "latency: event " << i << " was never seen applied\n";
       return 1;
@@ -246,9 +167,11 @@ int run_latency(const LatencyOptions& options) {
   std::sort(ms.begin(), ms.end());
   double sum = 0;
   for (double v : ms) sum += v;
-  report("events", total);
+  report("events", total - warmup);
+  report("warmup_events", warmup);
   report("publish_seconds", publish_seconds);
-  report("achieved_rate", static_cast<int64_t>(static_cast<double>(total) / publish_seconds));
+  report("achieved_rate",
+         static_cast<int64_t>(static_cast<double>(total - warmup) / publish_seconds));
   report("drain_seconds", drain_seconds);
   report("probe_interval_ms", options.probe_interval.count());
   report("probe_polls", probe.polls());
@@ -262,13 +185,15 @@ int run_latency(const LatencyOptions& options) {
   // The row-based lower bound (see the top of this file).
   pqxx::connection conn(options.pg_url);
   pqxx::nontransaction tx(conn);
-  const pqxx::row r = tx.exec1(
+  const pqxx::row r = tx.exec_params1(
       "SELECT count(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY l), "
       "percentile_disc(0.99) WITHIN GROUP (ORDER BY l), "
       "percentile_disc(0.999) WITHIN GROUP (ORDER BY l) "
-      "FROM (SELECT extract(epoch FROM updated_at) * 1000 - "
-      "             substring(convert_from(value, 'UTF8') FROM '^ts=([0-9]+);')::bigint AS l "
-      "      FROM kv WHERE value IS NOT NULL) AS s");
+      "FROM (SELECT extract(epoch FROM updated_at) * 1000 - ts AS l "
+      "      FROM (SELECT updated_at, substring(convert_from(value, 'UTF8') "
+      "                                          FROM '^ts=([0-9]+);')::bigint AS ts "
+      "            FROM kv WHERE value IS NOT NULL) AS v WHERE ts >= $1) AS s",
+      counted_from_ms);
   report("rows_measured", r[0].as<int64_t>());
   report("rows_p50_ms", r[1].is_null() ? 0.0 : r[1].as<double>());
   report("rows_p99_ms", r[2].is_null() ? 0.0 : r[2].as<double>());

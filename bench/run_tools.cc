@@ -50,6 +50,7 @@ int run(int argc, char** argv) {
   latency.workload.seed += 1;  // the stream of apply_bench_tools latency
   int64_t lat_seconds = latency.duration.count();
   int64_t warmup_seconds = latency.warmup.count();
+  int64_t linger_ms = latency.linger.count();
   int64_t probe_ms = latency.probe_interval.count();
   int64_t drain_seconds = latency.drain_timeout.count();
   auto* lat = app.add_subcommand("latency-json", "The sink's apply latency at a fixed rate");
@@ -63,6 +64,7 @@ int run(int argc, char** argv) {
   lat->add_option("--warmup-seconds", warmup_seconds, "Uncounted seconds first")
       ->capture_default_str();
   lat->add_option("--probe-interval-ms", probe_ms)->capture_default_str();
+  lat->add_option("--linger-ms", linger_ms, "The publisher's linger.ms")->capture_default_str();
   lat->add_option("--drain-timeout", drain_seconds, "Seconds")->capture_default_str();
   add_workload_options(*lat, latency.workload, false);
   add_watched_options(*lat, latency.watched, true);
@@ -85,6 +87,7 @@ int run(int argc, char** argv) {
   watch.timeout = std::chrono::seconds(watch_timeout);
   latency.duration = std::chrono::seconds(lat_seconds);
   latency.warmup = std::chrono::seconds(warmup_seconds);
+  latency.linger = std::chrono::milliseconds(linger_ms);
   latency.probe_interval = std::chrono::milliseconds(probe_ms);
   latency.drain_timeout = std::chrono::seconds(drain_seconds);
   ready.timeout = std::chrono::seconds(ready_timeout);

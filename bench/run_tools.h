@@ -50,7 +50,8 @@ struct LatencyJsonOptions {
   WorkloadSpec workload;  // events = rate * seconds
   int rate = 20000;
   std::chrono::seconds duration{30};
-  std::chrono::seconds warmup{0};  // published first at the same rate, not counted
+  std::chrono::seconds warmup{0};       // published first at the same rate, not counted
+  std::chrono::milliseconds linger{0};  // the publisher's linger.ms
   std::chrono::milliseconds probe_interval{2};
   std::chrono::seconds drain_timeout{120};
   Watched watched;

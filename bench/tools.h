@@ -9,6 +9,8 @@
 //   naive         the naive consumer: one event per transaction
 //   latency       publishes at a fixed rate and measures record timestamp ->
 //                 committed in Postgres, per event
+//   migration     migrates a live table of millions of rows while batches
+//                 are applied; how long the batches waited
 //
 // Each prints its results on stdout as `name=value` lines (the driver reads
 // them) and its progress and diagnostics on stderr. Exit status: 0 when the
@@ -61,8 +63,9 @@ struct WatchOptions {
 struct CeilingOptions {
   std::string pg_url, topic;
   WorkloadSpec workload;
-  size_t batch_events = 5000;  // events per partition transaction, before coalescing
-  int connections = 1;         // partitions are spread over this many connections
+  size_t batch_events = 5000;       // events per partition transaction, before coalescing
+  int connections = 1;              // partitions are spread over this many connections
+  std::string method = "kvstream";  // the SQL (bench/ceiling_writers.h)
   Watched watched;
 };
 
@@ -80,6 +83,13 @@ struct LatencyOptions {
   std::chrono::seconds duration{30};
   std::chrono::milliseconds probe_interval{2};
   std::chrono::seconds drain_timeout{120};
+  // Published first at the same rate and applied, but not counted: the
+  // producer's and the replica's first seconds (connections, metadata, the
+  // producer id) are not the latency at that rate.
+  std::chrono::seconds warmup{0};
+  // The publisher's linger.ms: 0 sends each record at once, so the figure is
+  // the pipeline's latency, not the producer's batching.
+  std::chrono::milliseconds linger{0};
   Watched watched;
 };
 
@@ -92,7 +102,16 @@ void add_watched_options(CLI::App& app, Watched& w, bool with_replica = false);
 
 int run_publish(const PublishOptions& options);
 int run_watch(const WatchOptions& options);
+struct MigrationOptions {
+  std::string pg_url;
+  int64_t rows = 10000000;
+  int writers = 4;
+  size_t batch_events = 1000;
+  std::chrono::seconds before{10};  // of writing before the migration, and after it
+};
+
 int run_ceiling(const CeilingOptions& options);
+int run_migration(const MigrationOptions& options);
 int run_naive(const NaiveOptions& options);
 int run_latency(const LatencyOptions& options);
 

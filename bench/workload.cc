@@ -1,9 +1,9 @@
 #include "bench/workload.h"
 
-#include <librdkafka/rdkafka.h>
-
 #include <cstdio>
 #include <stdexcept>
+
+#include "common/kafka_partitioner.h"
 
 namespace kvstream::bench {
 
@@ -49,8 +49,7 @@ void Workload::event(int64_t index, WorkloadEvent& out) const {
 }
 
 int32_t Workload::partition_of(std::string_view key) const {
-  return rd_kafka_msg_partitioner_murmur2(nullptr, key.data(), key.size(), spec_.partitions,
-                                          nullptr, nullptr);
+  return partition_for_key(key, spec_.partitions);
 }
 
 std::vector<std::vector<schema::Event>> events_by_partition(const Workload& workload) {

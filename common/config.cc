@@ -170,19 +170,4 @@ std::string describe_config(const CLI::App& app, const KafkaSettings& kafka) {
   return out.str();
 }
 
-namespace {
-
-void kafka_log(const rd_kafka_t*, int level, const char* facility, const char* message) {
-  // syslog levels: 0 emerg .. 7 debug
-  const auto lvl = level <= 3   ? spdlog::level::err
-                   : level == 4 ? spdlog::level::warn
-                   : level <= 6 ? spdlog::level::info
-                                : spdlog::level::debug;
-  spdlog::log(lvl, "kafka {}: {}", facility, message);
-}
-
-}  // namespace
-
-void route_kafka_logs(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, &kafka_log); }
-
 }  // namespace kvstream

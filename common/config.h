@@ -1,29 +1,15 @@
 // Settings both binaries share, read from flags and `KVSTREAM_*` environment
-// variables (a flag wins over its variable).
+// variables (a flag wins over its variable). Target kvstream_config (CLI11).
 #pragma once
 
-#include <librdkafka/rdkafka.h>
-
 #include <CLI/CLI.hpp>
-#include <map>
 #include <string>
 #include <vector>
 
+#include "common/kafka_settings.h"
+#include "common/logging.h"
+
 namespace kvstream {
-
-struct KafkaSettings {
-  std::string brokers;              // KVSTREAM_BROKERS, required
-  std::string topic = "kv-events";  // KVSTREAM_TOPIC
-  // librdkafka properties passed through from KVSTREAM_KAFKA_<PROPERTY>
-  // (upper case, dots as underscores: KVSTREAM_KAFKA_SECURITY_PROTOCOL ->
-  // security.protocol). Applied after kvstream's own settings, so they win.
-  std::map<std::string, std::string> properties;
-};
-
-struct LogSettings {
-  std::string level = "info";   // KVSTREAM_LOG_LEVEL: trace debug info warn error
-  std::string format = "text";  // KVSTREAM_LOG_FORMAT: text or json (one object a line)
-};
 
 // "" when `name` is a valid Kafka topic name, else why not; and the same as
 // a CLI11 check.
@@ -56,8 +42,5 @@ std::string describe_config(const CLI::App& app, const KafkaSettings& kafka);
 
 // A libpq URI with its password replaced by "***".
 std::string mask_uri_password(const std::string& uri);
-
-// Sends librdkafka's log lines to spdlog (instead of stderr), one line each.
-void route_kafka_logs(rd_kafka_conf_t* conf);
 
 }  // namespace kvstream

@@ -18,7 +18,7 @@ HandlePtr admin_client(const std::string& brokers) {
   char err[512];
   HandlePtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err)));
   if (!rk) throw std::runtime_error(std::string("creating a Kafka client: ") + err);
-  conf.release();  // owned by rk now
+  static_cast<void>(conf.release());  // owned by rk now
   return rk;
 }
 
@@ -71,6 +71,36 @@ void create_topic(const std::string& brokers, const std::string& topic, int part
   }
   throw std::runtime_error("topic " + topic + " did not show " + std::to_string(partitions) +
                            " partitions within 10 s");
+}
+
+void set_topic_config(const std::string& brokers, const std::string& topic,
+                      const std::map<std::string, std::string>& configs) {
+  HandlePtr rk = admin_client(brokers);
+  QueuePtr queue(rd_kafka_queue_new(rk.get()));
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  for (const auto& [name, value] : configs) {
+    if (rd_kafka_ConfigResource_set_config(resource, name.c_str(), value.c_str())) {
+      rd_kafka_ConfigResource_destroy(resource);
+      throw std::runtime_error("configuring topic " + topic + ": cannot set " + name);
+    }
+  }
+  rd_kafka_AlterConfigs(rk.get(), &resource, 1, nullptr, queue.get());
+  rd_kafka_ConfigResource_destroy(resource);
+  EventPtr ev(rd_kafka_queue_poll(queue.get(), 30000));
+  if (!ev) throw std::runtime_error("configuring topic " + topic + ": no answer within 30 s");
+  if (rd_kafka_event_error(ev.get())) {
+    throw std::runtime_error("configuring topic " + topic + ": " +
+                             rd_kafka_event_error_string(ev.get()));
+  }
+  size_t count = 0;
+  const rd_kafka_ConfigResource_t** results =
+      rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev.get()), &count);
+  for (size_t i = 0; i < count; ++i) {
+    if (const auto e = rd_kafka_ConfigResource_error(results[i])) {
+      throw std::runtime_error("configuring topic " + topic + ": " + rd_kafka_err2str(e));
+    }
+  }
 }
 
 std::map<int32_t, int64_t> end_offsets(const std::string& brokers, const std::string& topic) {

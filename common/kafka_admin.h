@@ -20,6 +20,10 @@ int partition_count(rd_kafka_t* rk, const std::string& topic, int timeout_ms = 5
 // it exists, and waits (up to 10 s) until its metadata shows them all.
 void create_topic(const std::string& brokers, const std::string& topic, int partitions,
                   const std::map<std::string, std::string>& configs = {});
+// Sets the topic's configuration to `configs` (AlterConfigs: what is not
+// named goes back to the broker's default). Throws std::runtime_error.
+void set_topic_config(const std::string& brokers, const std::string& topic,
+                      const std::map<std::string, std::string>& configs);
 
 // The high watermark (the offset the next record will get) of every
 // partition of `topic`.

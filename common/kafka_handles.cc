@@ -1,5 +1,7 @@
 #include "common/kafka_handles.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -56,5 +58,20 @@ bool property_applies(const std::string& name, rd_kafka_type_t type) {
   return !(it->second == 'C' && type == RD_KAFKA_PRODUCER) &&
          !(it->second == 'P' && type == RD_KAFKA_CONSUMER);
 }
+
+namespace {
+
+void kafka_log(const rd_kafka_t*, int level, const char* facility, const char* message) {
+  // syslog levels: 0 emerg .. 7 debug
+  const auto lvl = level <= 3   ? spdlog::level::err
+                   : level == 4 ? spdlog::level::warn
+                   : level <= 6 ? spdlog::level::info
+                                : spdlog::level::debug;
+  spdlog::log(lvl, "kafka {}: {}", facility, message);
+}
+
+}  // namespace
+
+void route_kafka_logs(rd_kafka_conf_t* conf) { rd_kafka_conf_set_log_cb(conf, &kafka_log); }
 
 }  // namespace kvstream::kafka

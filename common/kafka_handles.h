@@ -58,4 +58,7 @@ void set_conf(rd_kafka_conf_t* conf, const std::string& name, const std::string&
 // librdkafka's own property table.
 bool property_applies(const std::string& name, rd_kafka_type_t type);
 
+// Sends librdkafka's log lines to spdlog (instead of stderr), one line each.
+void route_kafka_logs(rd_kafka_conf_t* conf);
+
 }  // namespace kvstream::kafka

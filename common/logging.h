@@ -11,6 +11,7 @@
 // The fields belong to the thread that sets them (spdlog formats a line in
 // the thread that logs it); code that goes on in another thread carries
 // them along: LogScope scope(captured), with captured = current_log_fields().
+// Target kvstream_logging (spdlog only).
 #pragma once
 
 #include <spdlog/common.h>
@@ -20,9 +21,12 @@
 #include <string>
 #include <utility>
 
-#include "common/config.h"
-
 namespace kvstream {
+
+struct LogSettings {
+  std::string level = "info";   // KVSTREAM_LOG_LEVEL: trace debug info warn error
+  std::string format = "text";  // KVSTREAM_LOG_FORMAT: text or json (one object a line)
+};
 
 struct LogFields {
   std::optional<int32_t> partition;

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "common/config.h"
 #include "common/logging.h"
 #include "schema/migrations.h"
 #include "service.h"
@@ -40,6 +41,17 @@ bool split_host_port(const std::string& text, std::string& host, uint16_t& port)
 }  // namespace
 
 int run_consumer_cli(int argc, char** argv) {
+  // Signals are taken synchronously by the main thread only. They are blocked
+  // first of all, before any other thread starts (every thread inherits the
+  // mask) and before anything is logged: a SIGTERM that arrives while the
+  // replica starts waits for the shutdown path instead of killing it midway,
+  // and a replica that has logged anything leaves on SIGTERM with exit 0.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   CLI::App app{"kvstream-consumer: apply key-value events from Kafka to PostgreSQL and serve them"};
   ConsumerSettings s;
   LogSettings log;
@@ -99,7 +111,9 @@ int run_consumer_cli(int argc, char** argv) {
       ->check(CLI::Range(0, 600000))
       ->capture_default_str();
   app.add_option("--http-read-pool-size", s.read_pool_size,
-                 "Postgres connections (and threads) for HTTP reads and publishing")
+                 "Postgres connections for cache misses (driven by the HTTP threads), and as many "
+                 "connections and threads for listings, read-your-writes polls and publishing "
+                 "while Kafka's queue is full")
       ->envname("KVSTREAM_HTTP_READ_POOL_SIZE")
       ->check(CLI::Range(size_t{1}, size_t{256}))
       ->capture_default_str();
@@ -138,7 +152,8 @@ int run_consumer_cli(int argc, char** argv) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_option("--batch-max-events", s.batch.max_events,
-                 "A partition's batch is applied once it holds this many events")
+                 "Events a partition holds before its batch goes out; it stops fetching at "
+                 "twice that while a batch commits")
       ->envname("KVSTREAM_BATCH_MAX_EVENTS")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
@@ -146,9 +161,16 @@ int run_consumer_cli(int argc, char** argv) {
       ->envname("KVSTREAM_BATCH_MAX_BYTES")
       ->check(CLI::Range(1024, 1024 * 1024 * 1024))
       ->capture_default_str();
+  app.add_option("--apply-memory-bytes", s.batch.max_held_bytes,
+                 "Memory of the events waiting or being applied, all partitions together; at "
+                 "this much, partitions stop fetching until it is back under half")
+      ->envname("KVSTREAM_APPLY_MEMORY_BYTES")
+      ->check(CLI::Range(size_t{1} << 20, size_t{64} << 30))
+      ->capture_default_str();
   int64_t max_wait_ms = s.batch.max_wait.count();
   app.add_option("--batch-max-wait-ms", max_wait_ms,
-                 "... or when its oldest event has waited this long")
+                 "How long a partition with nothing in flight may hold its first event for a "
+                 "larger batch (0: at once; what arrives during a commit is the next batch)")
       ->envname("KVSTREAM_BATCH_MAX_WAIT_MS")
       ->check(CLI::Range(0, 60000))
       ->capture_default_str();
@@ -165,11 +187,31 @@ int run_consumer_cli(int argc, char** argv) {
       ->envname("KVSTREAM_TOMBSTONE_RETENTION_S")
       ->check(CLI::Range(int64_t{0}, int64_t{10} * 365 * 24 * 3600))
       ->capture_default_str();
+  int64_t gc_interval_s = s.gc_interval.count();
+  app.add_option("--tombstone-gc-interval-s", gc_interval_s,
+                 "How often the replica sweeps the keys for tombstones older than the retention")
+      ->envname("KVSTREAM_TOMBSTONE_GC_INTERVAL_S")
+      ->check(CLI::Range(int64_t{1}, int64_t{7} * 24 * 3600))
+      ->capture_default_str();
   int64_t grace_ms = s.shutdown_grace.count();
   app.add_option("--shutdown-grace-ms", grace_ms,
                  "On SIGTERM, time allowed to apply pending events before leaving")
       ->envname("KVSTREAM_SHUTDOWN_GRACE_MS")
       ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  int64_t ready_lag_events = s.ready_max_lag_events;
+  app.add_option("--ready-max-lag-events", ready_lag_events,
+                 "Readiness: a new replica is ready once each partition it took has been at "
+                 "most this many events behind its end")
+      ->envname("KVSTREAM_READY_MAX_LAG_EVENTS")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 50))
+      ->capture_default_str();
+  int64_t ready_lag_s = s.ready_max_lag.count();
+  app.add_option("--ready-max-lag-s", ready_lag_s,
+                 "Readiness: ... and once its oldest unapplied event is at most this many "
+                 "seconds old")
+      ->envname("KVSTREAM_READY_MAX_LAG_S")
+      ->check(CLI::Range(int64_t{0}, int64_t{365} * 24 * 3600))
       ->capture_default_str();
   int64_t session_timeout_ms = s.source.session_timeout.count();
   app.add_option("--session-timeout-ms", session_timeout_ms,
@@ -189,6 +231,11 @@ int run_consumer_cli(int argc, char** argv) {
   app.add_option("--cache-max-bytes", s.cache_max_bytes,
                  "Bytes of keys and values the view cache holds at most")
       ->envname("KVSTREAM_CACHE_MAX_BYTES")
+      ->capture_default_str();
+  app.add_flag("--cache-insert-on-apply", s.cache_insert_on_apply,
+               "Cache every key the apply path commits (write-through), not only the keys "
+               "reads brought into the cache")
+      ->envname("KVSTREAM_CACHE_INSERT_ON_APPLY")
       ->capture_default_str();
   bool no_migrate = false;
   app.add_flag("--no-migrate", no_migrate, "Do not apply pending migrations on start")
@@ -238,7 +285,10 @@ int run_consumer_cli(int argc, char** argv) {
   s.batch.max_wait = std::chrono::milliseconds(max_wait_ms);
   s.pg.statement_timeout = std::chrono::milliseconds(statement_timeout_ms);
   s.tombstone_retention = std::chrono::seconds(retention_s);
+  s.gc_interval = std::chrono::seconds(gc_interval_s);
   s.shutdown_grace = std::chrono::milliseconds(grace_ms);
+  s.ready_max_lag_events = ready_lag_events;
+  s.ready_max_lag = std::chrono::seconds(ready_lag_s);
   s.source.session_timeout = std::chrono::milliseconds(session_timeout_ms);
   s.migrate_on_start = !no_migrate;
   s.http.read_timeout = std::chrono::milliseconds(http_read_timeout_ms);
@@ -261,6 +311,9 @@ int run_consumer_cli(int argc, char** argv) {
   }
 
   if (migrate->parsed()) {
+    // A one-shot command: SIGINT and SIGTERM stop it at once (the migrations
+    // run in transactions).
+    pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
     try {
       auto conn = store::connect(s.pg, "kvstream-migrate");
       auto result = schema::migrate(*conn, schema::load_migrations(schema::embedded_migrations()));
@@ -272,14 +325,6 @@ int run_consumer_cli(int argc, char** argv) {
       return kExitFailed;
     }
   }
-
-  // Signals are taken synchronously by this thread only: block them before
-  // any other thread starts, so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   ConsumerService service(s);
   try {

@@ -2,6 +2,9 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
+#include <stdexcept>
+
 namespace kvstream {
 
 namespace {
@@ -161,26 +164,49 @@ void ConsumerMetrics::drop_partition(int32_t partition) {
   lag_.erase(it);
 }
 
-void ConsumerMetrics::http_request(const std::string& route, unsigned status, double seconds) {
+ConsumerMetrics::HttpRoute& ConsumerMetrics::http_route(std::string_view route) {
+  size_t n = http_route_count_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < n; ++i) {
+    HttpRoute* r = http_routes_[i].load(std::memory_order_relaxed);
+    if (r->route == route) return *r;
+  }
   static const prometheus::Histogram::BucketBoundaries kBuckets{
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
       0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};
-  // Family::Add builds label maps and hashes them: done once per route and
-  // code, then the series are looked up here.
-  HttpSeries series;
-  {
-    std::lock_guard<std::mutex> lock(http_mu_);
-    auto key = route + ' ' + std::to_string(status);
-    auto it = http_series_.find(key);
-    if (it == http_series_.end()) {
-      HttpSeries created{&http_requests_.Add({{"route", route}, {"code", std::to_string(status)}}),
-                         &http_latency_.Add({{"route", route}}, kBuckets)};
-      it = http_series_.emplace(std::move(key), created).first;
-    }
-    series = it->second;
+  std::lock_guard<std::mutex> lock(http_mu_);
+  n = http_route_count_.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < n; ++i) {
+    HttpRoute* r = http_routes_[i].load(std::memory_order_relaxed);
+    if (r->route == route) return *r;
   }
-  series.requests->Increment();
-  series.latency->Observe(seconds);
+  if (n == kMaxHttpRoutes) throw std::logic_error("more HTTP route templates than metrics hold");
+  auto created = std::make_unique<HttpRoute>();
+  created->route = std::string(route);
+  created->latency = &http_latency_.Add({{"route", created->route}}, kBuckets);
+  HttpRoute* r = created.get();
+  http_owned_.push_back(std::move(created));
+  http_routes_[n].store(r, std::memory_order_relaxed);
+  http_route_count_.store(n + 1, std::memory_order_release);
+  return *r;
+}
+
+prometheus::Counter& ConsumerMetrics::http_counter(HttpRoute& route, unsigned status) {
+  auto& slot = route.requests[std::min<size_t>(status, route.requests.size() - 1)];
+  if (prometheus::Counter* c = slot.load(std::memory_order_acquire)) return *c;
+  std::lock_guard<std::mutex> lock(http_mu_);
+  if (prometheus::Counter* c = slot.load(std::memory_order_relaxed)) return *c;
+  prometheus::Counter* c =
+      &http_requests_.Add({{"route", route.route}, {"code", std::to_string(status)}});
+  slot.store(c, std::memory_order_release);
+  return *c;
+}
+
+void ConsumerMetrics::http_request(std::string_view route, unsigned status, double seconds) {
+  // Family::Add builds label maps and hashes them: done once per route and
+  // code; afterwards the series are found without a lock or an allocation.
+  HttpRoute& r = http_route(route);
+  http_counter(r, status).Increment();
+  r.latency->Observe(seconds);
 }
 
 void ConsumerMetrics::set_paused(size_t paused) { paused_.Set(static_cast<double>(paused)); }

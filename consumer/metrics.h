@@ -3,7 +3,8 @@
 // every name and help text is in one place.
 //
 // Thread-safe: prometheus-cpp metrics are atomic; the per-partition gauges
-// (map) are guarded by `mu_`.
+// (map) are guarded by `mu_`. The HTTP series of a route and status code
+// are created once under `http_mu_` and then found without a lock.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -12,11 +13,14 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
+#include <string_view>
+#include <vector>
 
 #include "apply/engine.h"
 #include "cache/lru_cache.h"
@@ -41,7 +45,9 @@ class ConsumerMetrics {
   void set_assigned(size_t assigned);
   void set_cache(const cache::CacheStats& stats);
   // One answered HTTP request: its route template, status and duration.
-  void http_request(const std::string& route, unsigned status, double seconds);
+  // At most kMaxHttpRoutes route templates (a broken invariant beyond).
+  void http_request(std::string_view route, unsigned status, double seconds);
+  static constexpr size_t kMaxHttpRoutes = 64;
 
   // The Prometheus text exposition of everything registered.
   std::string serialize() const;
@@ -74,12 +80,20 @@ class ConsumerMetrics {
 
   prometheus::Family<prometheus::Counter>& http_requests_;
   prometheus::Family<prometheus::Histogram>& http_latency_;
-  struct HttpSeries {
-    prometheus::Counter* requests = nullptr;
+  // One route template's series: its latency, and its request counter of
+  // each status code (created on first use).
+  struct HttpRoute {
+    std::string route;
     prometheus::Histogram* latency = nullptr;
+    std::array<std::atomic<prometheus::Counter*>, 1000> requests{};
   };
-  std::mutex http_mu_;
-  std::unordered_map<std::string, HttpSeries> http_series_;  // guarded by http_mu_
+  HttpRoute& http_route(std::string_view route);
+  prometheus::Counter& http_counter(HttpRoute& route, unsigned status);
+  // Routes [0, http_route_count_) are published (release) and never change.
+  std::array<std::atomic<HttpRoute*>, kMaxHttpRoutes> http_routes_{};
+  std::atomic<size_t> http_route_count_{0};
+  std::mutex http_mu_;                                  // serializes creating series
+  std::vector<std::unique_ptr<HttpRoute>> http_owned_;  // guarded by http_mu_
 
   std::mutex mu_;
   std::map<int32_t, std::pair<prometheus::Gauge*, prometheus::Gauge*>> lag_;  // guarded by mu_

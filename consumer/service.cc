@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <future>
-
 #include "common/logging.h"
 #include "schema/dlq.h"
 #include "schema/migrations.h"
@@ -13,11 +11,35 @@ namespace kvstream {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kPollTimeout = std::chrono::milliseconds(10);
+// The longest the poll thread blocks in Kafka's poll: records, a finished
+// batch (the workers wake it) and the engine's deadlines end the wait sooner.
+constexpr auto kMaxPollWait = std::chrono::milliseconds(100);
+// Records taken from the fetched queue before the engine submits batches.
+constexpr int kDrainRecords = 2000;
 constexpr auto kPingInterval = std::chrono::seconds(5);
 constexpr auto kLagInterval = std::chrono::seconds(1);
+// Kafka offset commits are for lag monitoring and tools (the database holds
+// the positions): the applied positions go to Kafka at most this often, and
+// at once on a revoke or shutdown.
+constexpr auto kCommitInterval = std::chrono::milliseconds(100);
 
 }  // namespace
+
+schema::MigrateResult migrate_database(const store::PgSettings& pg,
+                                       const std::function<bool()>& give_up) {
+  Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(5));
+  for (;;) {
+    try {
+      auto conn = store::connect(pg, "kvstream-migrate");
+      return schema::migrate(*conn, schema::load_migrations(schema::embedded_migrations()));
+    } catch (const Error& e) {
+      if (!e.retryable() || give_up()) throw;
+      auto delay = backoff.next();
+      spdlog::warn("{}; retrying in {} ms", e.what(), delay.count());
+      std::this_thread::sleep_for(delay);
+    }
+  }
+}
 
 ConsumerService::ConsumerService(ConsumerSettings settings) : settings_(std::move(settings)) {}
 
@@ -25,57 +47,46 @@ ConsumerService::~ConsumerService() { stop(); }
 
 void ConsumerService::start() {
   if (settings_.migrate_on_start) {
-    Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(5));
-    for (;;) {
-      try {
-        auto conn = store::connect(settings_.pg, "kvstream-migrate");
-        auto result =
-            schema::migrate(*conn, schema::load_migrations(schema::embedded_migrations()));
-        spdlog::info("database schema at version {} ({} migration(s) applied now)",
-                     result.current_version, result.applied.size());
-        break;
-      } catch (const Error& e) {
-        if (!e.retryable() || stopping_.load()) throw;
-        auto delay = backoff.next();
-        spdlog::warn("{}; retrying in {} ms", e.what(), delay.count());
-        std::this_thread::sleep_for(delay);
-      }
-    }
+    auto result = migrate_database(settings_.pg, [this] { return stopping_.load(); });
+    spdlog::info("database schema at version {} ({} migration(s) applied now)",
+                 result.current_version, result.applied.size());
   }
 
+  std::unique_ptr<cache::ViewCache> cache;
   if (settings_.cache_max_entries > 0) {
     cache::ViewCacheOptions options;
     options.max_entries = settings_.cache_max_entries;
     options.max_bytes = settings_.cache_max_bytes;
-    cache_ = std::make_unique<cache::ViewCache>(options);
+    options.insert_on_apply = settings_.cache_insert_on_apply;
+    cache = std::make_unique<cache::ViewCache>(options);
   }
   offsets_store_ = std::make_unique<store::PgStore>(settings_.pg);
+  // The cached view exists before any batch commits (the source subscribes
+  // last); without a cache the workers have nothing to call.
   apply::ApplyWorkers::CommitHook after_commit;
-  if (cache_) {
+  if (cache) {
     after_commit = [this](const store::PartitionBatch& batch) {
-      for (const schema::Event& e : batch.events) {
-        cache::CachedRow row;
-        if (e.op == schema::Op::kPut) {
-          row.value = e.value;
-          row.content_type = e.content_type;
-        }
-        row.partition = batch.partition;
-        row.offset = e.position.offset;
-        cache_->apply(e.key, std::move(row));
-      }
+      cached_view_->applied(batch.partition, batch.events);
     };
   }
   workers_ = std::make_unique<apply::ApplyWorkers>(
       settings_.apply_workers, [&] { return std::make_unique<store::PgStore>(settings_.pg); },
       std::move(after_commit));
-  engine_ = std::make_unique<apply::ApplyEngine>(settings_.source.kafka.topic, *offsets_store_,
-                                                 *workers_, view_, settings_.batch);
+  // The source first: a finished batch wakes its poll.
+  source_ = std::make_unique<source::KafkaSource>(settings_.source, *this);
+  engine_ =
+      std::make_unique<apply::ApplyEngine>(settings_.source.kafka.topic, *offsets_store_, *workers_,
+                                           view_, settings_.batch, [this] { source_->wake(); });
   producer::ProducerSettings dlq_settings;
   dlq_settings.kafka = settings_.source.kafka;
   dlq_settings.kafka.topic = settings_.dlq_topic;
   dlq_settings.client_id = "kvstream-dlq";
   dlq_ = std::make_unique<producer::Producer>(dlq_settings);
-  source_ = std::make_unique<source::KafkaSource>(settings_.source, *this);
+  dead_letters_ = std::make_unique<deadletter::DeadLetterSink>(
+      [this](const schema::Record& record, producer::DeliveryCallback done) {
+        dlq_->send(settings_.dlq_topic, record, std::move(done));
+      },
+      [this] { source_->wake(); });
 
   reads_ = std::make_unique<store::PgReadPool>(settings_.pg, settings_.read_pool_size,
                                                settings_.read_acquire_timeout);
@@ -85,34 +96,53 @@ void ConsumerService::start() {
   write_settings.limits = settings_.limits;
   write_settings.client_id = "kvstream-http";
   write_settings.close_timeout = std::chrono::milliseconds(5000);
+  // A PUT waits for its delivery report (and with ?wait=applied for the
+  // apply): send at once rather than linger to fill a batch (requests that
+  // arrive while one is in flight still go out together), and without
+  // Nagle's delay. KVSTREAM_KAFKA_* properties still override both.
+  write_settings.linger = std::chrono::milliseconds(0);
+  write_settings.kafka.properties.emplace("socket.nagle.disable", "true");
   writes_ = std::make_unique<producer::Producer>(write_settings);
   waiter_ = std::make_unique<http::PositionWaiter>(
-      view_, [this] { return reads_->next_offsets(settings_.source.kafka.topic); });
+      view_, [this] { return cached_view_->applied_positions(); });
   view_.set_listener([this] { waiter_->notify(); });
+  view_.set_catch_up_bounds(settings_.ready_max_lag_events,
+                            static_cast<double>(settings_.ready_max_lag.count()));
 
-  http::ApiSettings api = settings_.api;
-  api.topic = settings_.source.kafka.topic;
-  api.version = KVSTREAM_VERSION;
-  api.limits = settings_.limits;
-  http::ApiContext context{*reads_,
-                           view_,
-                           *read_threads_,
-                           *waiter_,
-                           cache_.get(),
-                           writes_.get(),
-                           [this] {
-                             if (cache_) metrics_.set_cache(cache_->stats());
-                             return metrics_.serialize();
-                           },
-                           [this](const std::string& route, unsigned status, double seconds) {
-                             metrics_.http_request(route, status, seconds);
-                           }};
-  api_ = std::make_unique<http::Api>(std::move(api), std::move(context));
+  // The server first: cache misses are read on its I/O threads. Its
+  // handler finds api_ by the time it serves (start() below).
   server_ = std::make_unique<http::HttpServer>(
       settings_.http,
       [this](http::Request&& req, const std::string& peer, http::Responder respond) {
         api_->handle(std::move(req), peer, std::move(respond));
       });
+  key_reads_ = std::make_unique<store::PgAsyncReader>(
+      server_->context(), read_threads_->get_executor(), settings_.pg, settings_.read_pool_size,
+      settings_.read_acquire_timeout);
+
+  view_reader_ =
+      std::make_unique<store::PgViewReader>(*reads_, *key_reads_, settings_.source.kafka.topic);
+  cached_view_ = std::make_unique<view::CachedView>(*view_reader_, view_, std::move(cache));
+
+  http::ApiSettings api = settings_.api;
+  api.topic = settings_.source.kafka.topic;
+  api.version = KVSTREAM_VERSION;
+  api.limits = settings_.limits;
+  http::ApiContext context{*cached_view_,
+                           view_,
+                           *read_threads_,
+                           *waiter_,
+                           writes_.get(),
+                           [this] {
+                             if (auto stats = cached_view_->cache_stats()) {
+                               metrics_.set_cache(*stats);
+                             }
+                             return metrics_.serialize();
+                           },
+                           [this](std::string_view route, unsigned status, double seconds) {
+                             metrics_.http_request(route, status, seconds);
+                           }};
+  api_ = std::make_unique<http::Api>(std::move(api), std::move(context));
   server_->start();
   spdlog::info("HTTP API on {}:{}", settings_.http.address, server_->port());
 
@@ -129,6 +159,10 @@ void ConsumerService::stop() {
   gc_wake_.notify_all();
   if (poll_thread_.joinable()) poll_thread_.join();
   if (gc_thread_.joinable()) gc_thread_.join();
+  // Leave the group now if the poll loop did not (it failed): closing serves
+  // the revoke callback, which needs the engine, the workers and the cached
+  // view alive; the source's destructor would run after some are gone.
+  if (source_) source_->close();
   if (workers_) workers_->stop();
   if (server_) server_->stop();
   if (waiter_) waiter_->stop();
@@ -138,7 +172,7 @@ void ConsumerService::stop() {
 }
 
 std::map<int32_t, int64_t> ConsumerService::on_assign(const std::vector<int32_t>& partitions) {
-  view_.set_joined(true);
+  next_lag_ = Clock::time_point{};  // measure the new partitions' lag (readiness) at once
   if (const int32_t count = source_->partition_count(); count > 0) {
     view_.set_partition_count(count);
   }
@@ -146,7 +180,7 @@ std::map<int32_t, int64_t> ConsumerService::on_assign(const std::vector<int32_t>
   for (;;) {
     try {
       auto start = engine_->assign(partitions);
-      if (cache_) cache_->own_partitions(partitions);
+      cached_view_->own(partitions);
       // Commit the positions taken over: the previous owner's last commits
       // may have been refused by the rebalance, and without new events this
       // replica would otherwise never commit them (false lag).
@@ -155,6 +189,9 @@ std::map<int32_t, int64_t> ConsumerService::on_assign(const std::vector<int32_t>
         if (next >= 0) known[p] = next;
       }
       source_->commit(known);
+      // A member from now on; only now, so that readiness already counts the
+      // partitions it must catch up with.
+      view_.set_joined(true);
       view_.set_database_ok(true);
       metrics_.set_assigned(view_.applied().size());
       return start;
@@ -179,9 +216,15 @@ void ConsumerService::on_revoke(const std::vector<int32_t>& partitions) {
   engine_->dispatch(Clock::now(), /*force=*/true);
   engine_->revoke(partitions, deadline);
   advance(false);
+  flush_commits(Clock::now());
+  // A dead letter still on its way is left to the next owner, which reads
+  // the record again (the position never passed it).
+  dead_letters_->cancel(partitions);
   for (int32_t p : partitions) {
-    if (cache_) cache_->drop_partition(p);
+    cached_view_->drop(p);
     paused_.erase(p);
+    dlq_held_.erase(p);
+    stale_end_.erase(p);
     metrics_.drop_partition(p);
   }
   metrics_.set_assigned(view_.applied().size());
@@ -190,6 +233,9 @@ void ConsumerService::on_revoke(const std::vector<int32_t>& partitions) {
 
 void ConsumerService::dead_letter(const schema::Record& record,
                                   const schema::ValidationError& why) {
+  // While a dead letter of the partition is on its way, the partition's
+  // later records are read again once it is delivered.
+  if (dlq_held_.count(record.partition)) return;
   std::string_view trace_id;
   if (const schema::Header* tp = record.last_header(schema::kTraceparentHeader); tp && tp->value) {
     trace_id = schema::trace_id_of(*tp->value);
@@ -197,72 +243,48 @@ void ConsumerService::dead_letter(const schema::Record& record,
   LogScope scope(LogFields::record(record.partition, record.offset, std::string(trace_id)));
   spdlog::warn("record refused: {} ({}); to {}", schema::reason_code(why.reason), why.message,
                settings_.dlq_topic);
-  schema::Record dlq = schema::make_dlq_record(record, why);
-  Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(5));
-  // A record too large for the dead-letter topic must not block its
-  // partition: it is dead-lettered without its value, saying so.
-  auto omit_value = [&](const std::string& reason) {
-    if (!dlq.value) return false;
-    spdlog::warn("dead-letter record too large ({}); sending it without its value", reason);
-    dlq.headers.push_back(
-        {std::string(schema::kDlqValueOmittedHeader), std::to_string(dlq.value->size())});
-    dlq.value.reset();
-    return true;
-  };
-  auto too_large = [](const std::string& what) {
-    return what.find("too large") != std::string::npos ||
-           what.find("TOO_LARGE") != std::string::npos;
-  };
   // The applied position moves past this record only once the dead-letter
-  // topic has acknowledged it.
-  while (!stopping_.load()) {
-    auto done = std::make_shared<std::promise<producer::Delivery>>();
-    auto future = done->get_future();
-    try {
-      dlq_->send(settings_.dlq_topic, dlq,
-                 [done](const producer::Delivery& d) { done->set_value(d); });
-      // A stop does not wait for the delivery (up to the delivery timeout).
-      while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready &&
-             !stopping_.load()) {
-      }
-      if (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) break;
-      producer::Delivery d = future.get();
-      if (d.ok()) {
-        engine_->add_skipped(record.partition, record.offset);
-        metrics_.dead_lettered(schema::reason_code(why.reason));
-        metrics_.set_dead_letter_stalled(false);
-        return;
-      }
-      if (too_large(*d.error) && omit_value(*d.error)) continue;
-      spdlog::warn("dead-letter delivery failed: {}", *d.error);
-    } catch (const Error& e) {
-      if (too_large(e.what()) && omit_value(e.what())) continue;
-      spdlog::warn("dead-letter send failed: {}", e.what());
-    }
-    metrics_.dead_letter_failed();
-    metrics_.set_dead_letter_stalled(true);
-    std::this_thread::sleep_for(backoff.next());
-  }
-  // Stopping before the dead-letter topic took it: the partition's position
-  // must not pass the record, so the next owner reads it again.
+  // topic has acknowledged it: until then the partition is held at the
+  // record (the engine takes none of its later records, and the source
+  // stops fetching them); the other partitions go on.
   engine_->hold_back(record.partition, record.offset);
-  metrics_.set_dead_letter_stalled(false);
+  dlq_held_[record.partition] = record.offset;
+  source_->pause({record.partition});
+  dead_letters_->submit(record, why);
 }
 
-void ConsumerService::handle_record(schema::Record record) {
-  auto decoded = schema::decode(record, settings_.limits);
-  if (auto* event = std::get_if<schema::Event>(&decoded)) {
-    if (spdlog::should_log(spdlog::level::debug)) {
-      LogScope scope(LogFields::record(event->position.partition, event->position.offset,
-                                       std::string(schema::trace_id_of(event->traceparent))));
-      spdlog::debug("received {} of {} ({} bytes)",
-                    event->op == schema::Op::kPut ? "PUT" : "DELETE", event->key,
-                    event->value.size());
-    }
-    engine_->add_event(std::move(*event));
-  } else {
-    dead_letter(record, std::get<schema::ValidationError>(decoded));
+void ConsumerService::settle_dead_letters() {
+  dead_letters_->poll(Clock::now());
+  for (const deadletter::Delivered& d : dead_letters_->take_delivered()) {
+    auto held = dlq_held_.find(d.at.partition);
+    if (held == dlq_held_.end() || held->second != d.at.offset) continue;  // revoked meanwhile
+    dlq_held_.erase(held);
+    engine_->release(d.at.partition, d.at.offset);
+    // Read the partition again from the record after the dead letter: what
+    // was fetched behind it while it was held was not taken.
+    source_->seek(d.at.partition, d.at.offset + 1);
+    if (!paused_.count(d.at.partition)) source_->resume({d.at.partition});
+    metrics_.dead_lettered(d.reason);
   }
+  for (size_t n = dead_letters_->take_failures(); n > 0; --n) metrics_.dead_letter_failed();
+  metrics_.set_dead_letter_stalled(dead_letters_->stalled());
+}
+
+void ConsumerService::handle_message(const rd_kafka_message_t& msg) {
+  const schema::RecordView record = source::view_of(&msg, header_views_);
+  schema::Event event = engine_->take_spare();
+  if (auto why = schema::decode_into(record, settings_.limits, event)) {
+    engine_->recycle(std::move(event));
+    dead_letter(record.to_record(), *why);
+    return;
+  }
+  if (spdlog::should_log(spdlog::level::debug)) {
+    LogScope scope(LogFields::record(event.position.partition, event.position.offset,
+                                     std::string(schema::trace_id_of(event.traceparent))));
+    spdlog::debug("received {} of {} ({} bytes)", event.op == schema::Op::kPut ? "PUT" : "DELETE",
+                  event.key, event.value.size());
+  }
+  engine_->add_event(std::move(event));
 }
 
 void ConsumerService::advance(bool force) {
@@ -272,13 +294,9 @@ void ConsumerService::advance(bool force) {
   if (progress.empty() && progress.batches.empty()) return;
   if (progress.fatal) throw *progress.fatal;
   metrics_.record(progress);
-  source_->commit(progress.applied);
+  for (const auto& [p, next] : progress.applied) unsent_commits_[p] = next;
   for (const auto& [p, next] : progress.fenced) {
-    if (cache_) {
-      // What we cached may be older than what the other writer committed.
-      cache_->drop_partition(p);
-      cache_->own_partitions({p});
-    }
+    cached_view_->fence(p);  // what we cached may be older than what the other writer committed
     source_->seek(p, next);
   }
   if (!progress.pause.empty()) {
@@ -286,8 +304,12 @@ void ConsumerService::advance(bool force) {
     paused_.insert(progress.pause.begin(), progress.pause.end());
   }
   if (!progress.resume.empty()) {
-    source_->resume(progress.resume);
-    for (int32_t p : progress.resume) paused_.erase(p);
+    std::vector<int32_t> resume;
+    for (int32_t p : progress.resume) {
+      paused_.erase(p);
+      if (!dlq_held_.count(p)) resume.push_back(p);  // its dead letter resumes it
+    }
+    if (!resume.empty()) source_->resume(resume);
   }
   metrics_.set_paused(paused_.size());
   if (progress.last_error) {
@@ -302,6 +324,20 @@ void ConsumerService::update_lag() {
   for (const auto& [p, next] : view_.applied()) {
     const int64_t end = source_->end_offset(p);
     if (end < 0) continue;
+    if (next > end) {
+      // The partition ends below what was applied: the topic was deleted
+      // and created again (the fetcher then starts again at the beginning,
+      // and every record below the applied position would be ignored), or
+      // the broker lost records. The end seen may also be stale (from an
+      // earlier ownership): the broker decides, and check_positions throws
+      // (fatal) if it confirms, as at assignment.
+      auto stale = stale_end_.find(p);
+      if (stale == stale_end_.end() || stale->second != end) {
+        source_->check_positions({{p, next}});
+        stale_end_[p] = end;
+      }
+      continue;
+    }
     view_.set_end_offset(p, end);
     const int64_t applied = next < 0 ? 0 : next;
     const int64_t lag = std::max<int64_t>(0, end - applied);
@@ -315,20 +351,44 @@ void ConsumerService::update_lag() {
       }
     }
     metrics_.set_partition_lag(p, lag, seconds);
+    view_.set_lag(p, lag, seconds);
   }
+}
+
+void ConsumerService::flush_commits(Clock::time_point now) {
+  next_commit_ = now + kCommitInterval;
+  if (unsent_commits_.empty()) return;
+  source_->commit(unsent_commits_);
+  unsent_commits_.clear();
+}
+
+std::chrono::milliseconds ConsumerService::poll_wait(Clock::time_point now) const {
+  Clock::time_point until = now + kMaxPollWait;
+  until = std::min(until, next_lag_);
+  if (!unsent_commits_.empty()) until = std::min(until, next_commit_);
+  if (engine_->idle()) until = std::min(until, next_ping_);
+  if (auto deadline = engine_->next_deadline()) until = std::min(until, *deadline);
+  if (auto retry = dead_letters_->next_retry()) until = std::min(until, *retry);
+  return std::max(std::chrono::milliseconds(0),
+                  std::chrono::ceil<std::chrono::milliseconds>(until - now));
 }
 
 void ConsumerService::poll_loop() {
   try {
     while (!stopping_.load()) {
-      // Drain what the fetcher already has before looking at batches.
-      for (int i = 0; i < 1000; ++i) {
-        auto record = source_->poll(i == 0 ? kPollTimeout : std::chrono::milliseconds(0));
-        if (!record) break;
-        handle_record(std::move(*record));
+      // Block until a record arrives, a batch finishes (the workers wake
+      // the poll) or a deadline is due; then take what the fetcher already
+      // has, and submit at once what is ready.
+      for (int i = 0; i < kDrainRecords; ++i) {
+        kafka::MessagePtr msg =
+            source_->poll(i == 0 ? poll_wait(Clock::now()) : std::chrono::milliseconds(0));
+        if (!msg) break;
+        handle_message(*msg);
       }
+      settle_dead_letters();
       advance(false);
       const auto now = Clock::now();
+      if (now >= next_commit_) flush_commits(now);
       if (now >= next_lag_) {
         next_lag_ = now + kLagInterval;
         update_lag();
@@ -346,14 +406,24 @@ void ConsumerService::poll_loop() {
     }
     // Shutdown: apply what is pending (bounded), commit, then leave the group.
     const auto deadline = Clock::now() + settings_.shutdown_grace;
-    while (!engine_->idle() && Clock::now() < deadline) {
+    while ((!engine_->idle() || dead_letters_->waiting() > 0) && Clock::now() < deadline) {
+      settle_dead_letters();
       advance(true);
       engine_->collect(std::chrono::milliseconds(50));
       advance(false);
+      // Only dead letters left: their reports wake nothing here.
+      if (engine_->idle()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     if (!engine_->idle()) {
       spdlog::warn("shutting down with unapplied events; the next owner re-reads them");
     }
+    if (dead_letters_->waiting() > 0) {
+      spdlog::warn(
+          "shutting down with {} dead letter(s) not acknowledged; the next owner reads "
+          "their records again",
+          dead_letters_->waiting());
+    }
+    flush_commits(Clock::now());
     source_->close();
   } catch (const std::exception& e) {
     spdlog::critical("consumer stopped: {}", e.what());
@@ -362,6 +432,10 @@ void ConsumerService::poll_loop() {
 }
 
 void ConsumerService::gc_loop() {
+  // Every gc_interval, one sweep over the whole key space in pages of
+  // gc_page keys, with a short pause between pages so the apply path keeps
+  // the database. A tombstone goes between `tombstone_retention` and that
+  // plus an interval and a sweep after its delete.
   std::unique_lock<std::mutex> lock(gc_mu_);
   while (!stopping_.load()) {
     gc_wake_.wait_for(lock, settings_.gc_interval, [&] { return stopping_.load(); });
@@ -369,13 +443,14 @@ void ConsumerService::gc_loop() {
     lock.unlock();
     try {
       store::PgStore store(settings_.pg);
+      std::string cursor;
       size_t total = 0;
       for (;;) {
-        const size_t n =
-            store.collect_tombstones(settings_.tombstone_retention, settings_.gc_batch);
-        total += n;
-        if (n < settings_.gc_batch || stopping_.load()) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let the apply breathe
+        const store::SweepStep step =
+            store.collect_tombstones(settings_.tombstone_retention, settings_.gc_page, cursor);
+        total += step.deleted;
+        if (!step.ran || step.wrapped || stopping_.load()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
       if (total > 0) spdlog::info("removed {} tombstone(s) older than the retention", total);
     } catch (const Error& e) {

@@ -6,11 +6,13 @@
 //   poll thread     Kafka poll, decode, batch, dispatch, collect outcomes,
 //                   commit offsets (owns the KafkaSource and the ApplyEngine)
 //   apply workers   apply_workers threads, each with its own connection; after
-//                   each commit they write the batch's rows into the view
-//                   cache (deletes as negative entries)
-//   tombstone GC    one thread, small batches every gc_interval
-//   HTTP threads    the server's I/O threads
-//   read threads    database reads and publishing for HTTP
+//                   each commit they refresh the batch's rows the view cache
+//                   holds (deletes as negative entries)
+//   tombstone GC    one thread: every gc_interval, a sweep of the keys in pages
+//   HTTP threads    the server's I/O threads; they also read the database
+//                   for cache misses (asynchronous libpq connections)
+//   read threads    listings, opening read connections, read-your-writes
+//                   polls, publishing while the producer's queue is full
 //   position waiter one thread for every read-your-writes wait
 // start() starts them; stop() stops them in order: stop taking records, apply
 // what is pending (bounded by shutdown_grace), commit, leave the group, stop
@@ -21,24 +23,30 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 
-#include "apply/applied_view.h"
 #include "apply/engine.h"
 #include "apply/workers.h"
-#include "cache/view_cache.h"
+#include "deadletter/dead_letter_sink.h"
 #include "http/api.h"
 #include "http/server.h"
 #include "metrics.h"
 #include "producer/producer.h"
 #include "schema/codec.h"
+#include "schema/migrations.h"
+#include "source/kafka_record.h"
 #include "source/kafka_source.h"
+#include "store/pg_async_reader.h"
 #include "store/pg_reader.h"
 #include "store/pg_store.h"
+#include "store/pg_view_reader.h"
+#include "view/cached_view.h"
+#include "view/replica_status.h"
 
 namespace kvstream {
 
@@ -55,13 +63,26 @@ struct ConsumerSettings {
   std::chrono::milliseconds read_acquire_timeout{2000};
   bool migrate_on_start = true;
   std::chrono::milliseconds shutdown_grace{20000};
+  // Readiness waits until each partition assigned has once been at most
+  // this far behind (view::ReplicaStatus).
+  int64_t ready_max_lag_events = 10000;
+  std::chrono::seconds ready_max_lag{10};
   std::chrono::seconds tombstone_retention{24 * 3600};
   std::chrono::seconds gc_interval{60};
-  size_t gc_batch = 1000;
+  size_t gc_page = 10000;  // keys per step of the tombstone sweep
   // The view cache; 0 entries turns it off.
   size_t cache_max_entries = 1 << 20;
   size_t cache_max_bytes = size_t{256} << 20;
+  // Whether the apply path caches every key it commits (write-through), not
+  // only the keys the cache holds because they were read.
+  bool cache_insert_on_apply = false;
 };
+
+// Applies the pending migrations, retrying transient failures (the database
+// not up yet, a table lock not granted in time) with backoff until
+// `give_up` says so. Throws kvstream::Error.
+schema::MigrateResult migrate_database(const store::PgSettings& pg,
+                                       const std::function<bool()>& give_up);
 
 class ConsumerService : public source::KafkaSource::Listener {
  public:
@@ -82,24 +103,31 @@ class ConsumerService : public source::KafkaSource::Listener {
 
  private:
   void poll_loop();
-  void handle_record(schema::Record record);
+  void handle_message(const rd_kafka_message_t& msg);
+  // How long the next poll may block.
+  std::chrono::milliseconds poll_wait(std::chrono::steady_clock::time_point now) const;
+  // Holds the record's partition back and hands its dead letter to the sink.
   void dead_letter(const schema::Record& record, const schema::ValidationError& why);
+  // Lets the partitions whose dead letters were acknowledged move on.
+  void settle_dead_letters();
   // Applies the engine's progress: commits, seeks, pauses, metrics.
   void advance(bool force);
   void update_lag();
+  // Sends the applied positions not yet committed to Kafka.
+  void flush_commits(std::chrono::steady_clock::time_point now);
   void gc_loop();
 
   std::map<int32_t, int64_t> on_assign(const std::vector<int32_t>& partitions) override;
   void on_revoke(const std::vector<int32_t>& partitions) override;
 
   const ConsumerSettings settings_;
-  apply::AppliedView view_;
+  view::ReplicaStatus view_;  // the replica's status
   ConsumerMetrics metrics_;
-  std::unique_ptr<cache::ViewCache> cache_;
   std::unique_ptr<store::PgStore> offsets_store_;  // poll thread: positions on assign
   std::unique_ptr<apply::ApplyWorkers> workers_;
   std::unique_ptr<apply::ApplyEngine> engine_;
   std::unique_ptr<producer::Producer> dlq_;
+  std::unique_ptr<deadletter::DeadLetterSink> dead_letters_;
   std::unique_ptr<source::KafkaSource> source_;
   std::unique_ptr<store::PgReadPool> reads_;
   std::unique_ptr<boost::asio::thread_pool> read_threads_;
@@ -107,6 +135,14 @@ class ConsumerService : public source::KafkaSource::Listener {
   std::unique_ptr<http::PositionWaiter> waiter_;
   std::unique_ptr<http::Api> api_;
   std::unique_ptr<http::HttpServer> server_;
+  // On the server's I/O threads: destroyed before the server, after the
+  // I/O and read threads are joined.
+  std::unique_ptr<store::PgAsyncReader> key_reads_;
+  // The view on key_reads_ and reads_ with the cache in front: destroyed
+  // before them. The apply workers' commit hook and the rebalance callbacks
+  // keep its cache coherent.
+  std::unique_ptr<store::PgViewReader> view_reader_;
+  std::unique_ptr<view::CachedView> cached_view_;
 
   std::thread poll_thread_;
   std::thread gc_thread_;
@@ -117,9 +153,17 @@ class ConsumerService : public source::KafkaSource::Listener {
   bool started_ = false;
 
   // Poll-thread state.
-  std::set<int32_t> paused_;
+  std::set<int32_t> paused_;             // by the engine (a failed batch, backlog)
+  std::map<int32_t, int64_t> dlq_held_;  // partition -> offset whose dead letter is on its way
+  std::vector<schema::HeaderView> header_views_;  // storage for a record's header views
   std::chrono::steady_clock::time_point next_ping_{};
+  std::chrono::steady_clock::time_point next_commit_{};
+  std::map<int32_t, int64_t> unsent_commits_;  // applied positions not yet sent to Kafka
   std::chrono::steady_clock::time_point next_lag_{};
+  // Per partition: an end offset seen below the applied position that the
+  // broker contradicted (a stale figure from an earlier ownership), so it
+  // is not asked about again.
+  std::map<int32_t, int64_t> stale_end_;
 };
 
 }  // namespace kvstream

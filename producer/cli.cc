@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "common/config.h"
 #include "common/logging.h"
 #include "producer/commands.h"
 

@@ -34,6 +34,24 @@ bool is_purge(rd_kafka_resp_err_t err) {
   return err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
 }
 
+DeliveryFailure failure_of(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+      return DeliveryFailure::kTooLarge;
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+      return DeliveryFailure::kQueueFull;
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+      return DeliveryFailure::kTimedOut;
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+      return DeliveryFailure::kAbandoned;
+    default:
+      return DeliveryFailure::kOther;
+  }
+}
+
 }  // namespace
 
 Producer::Producer(ProducerSettings settings) : settings_(std::move(settings)) {
@@ -65,7 +83,7 @@ Producer::Producer(ProducerSettings settings) : settings_(std::move(settings)) {
   char err[512];
   rk_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err)));
   if (!rk_) throw Error(ErrorKind::kFatal, std::string("creating the Kafka producer: ") + err);
-  conf.release();  // owned by rk_ now
+  static_cast<void>(conf.release());  // owned by rk_ now
   events_.reset(rd_kafka_queue_get_main(rk_.get()));
   topic_.reset(rd_kafka_topic_new(rk_.get(), settings_.kafka.topic.c_str(), nullptr));
   if (!topic_) {
@@ -132,6 +150,7 @@ void Producer::deliver(const rd_kafka_message_t* msg, Tally& tally) {
   Delivery d;
   if (msg->err) {
     d.error = rd_kafka_err2str(msg->err);
+    d.failure = failure_of(msg->err);
     if (is_purge(msg->err)) d.error = "abandoned at close: " + *d.error;
   } else {
     d.position = Position{msg->partition, msg->offset};
@@ -163,7 +182,7 @@ void Producer::uncount(size_t n) {
 }
 
 void Producer::enqueue(const std::string& topic, const schema::Record& record,
-                       DeliveryCallback callback) {
+                       DeliveryCallback callback, WhenFull when_full) {
   // Count before checking closed_ and enqueueing, so that close() either
   // turns this away or waits for it.
   in_flight_.fetch_add(1);
@@ -216,40 +235,43 @@ void Producer::enqueue(const std::string& topic, const schema::Record& record,
         error ? rd_kafka_error_code(error.get()) : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       // librdkafka owns the headers now, and deliver() the callback.
-      headers.release();
-      pending.release();
+      static_cast<void>(headers.release());
+      static_cast<void>(pending.release());
       accepted_.fetch_add(1);
       return;
     }
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && when_full == WhenFull::kWait) {
       if (!deadline) deadline = Clock::now() + settings_.delivery_timeout;
     }
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && Clock::now() < *deadline) {
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && deadline && Clock::now() < *deadline) {
       // The delivery thread drains the queue; wait a little and retry.
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
     uncount(1);
-    throw Error(err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? ErrorKind::kTransient : ErrorKind::kFatal,
-                std::string("producing to ") + topic + ": " + rd_kafka_err2str(err));
+    throw SendError(
+        err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? ErrorKind::kTransient : ErrorKind::kFatal,
+        failure_of(err), std::string("producing to ") + topic + ": " + rd_kafka_err2str(err));
   }
 }
 
 std::optional<schema::ValidationError> Producer::put(std::string_view key, std::string_view value,
                                                      const schema::EncodeOptions& options,
-                                                     DeliveryCallback callback) {
+                                                     DeliveryCallback callback,
+                                                     WhenFull when_full) {
   auto encoded = schema::encode_put(key, value, options, settings_.limits);
   if (auto* e = std::get_if<schema::ValidationError>(&encoded)) return *e;
-  enqueue(settings_.kafka.topic, std::get<schema::Record>(encoded), std::move(callback));
+  enqueue(settings_.kafka.topic, std::get<schema::Record>(encoded), std::move(callback), when_full);
   return std::nullopt;
 }
 
 std::optional<schema::ValidationError> Producer::del(std::string_view key,
                                                      const schema::EncodeOptions& options,
-                                                     DeliveryCallback callback) {
+                                                     DeliveryCallback callback,
+                                                     WhenFull when_full) {
   auto encoded = schema::encode_delete(key, options, settings_.limits);
   if (auto* e = std::get_if<schema::ValidationError>(&encoded)) return *e;
-  enqueue(settings_.kafka.topic, std::get<schema::Record>(encoded), std::move(callback));
+  enqueue(settings_.kafka.topic, std::get<schema::Record>(encoded), std::move(callback), when_full);
   return std::nullopt;
 }
 

@@ -34,10 +34,11 @@
 #include <string_view>
 #include <thread>
 
-#include "common/config.h"
 #include "common/error.h"
 #include "common/kafka_handles.h"
+#include "common/kafka_settings.h"
 #include "common/position.h"
+#include "producer/publisher.h"
 #include "schema/codec.h"
 
 namespace kvstream::producer {
@@ -61,13 +62,17 @@ struct ProducerSettings {
   std::string client_id = "kvstream-producer";
 };
 
-struct Delivery {
-  Position position;                 // valid when ok()
-  std::optional<std::string> error;  // set when the broker did not take it
-  bool ok() const { return !error.has_value(); }
-};
+// What send() throws when librdkafka refuses a record before sending it: an
+// Error (transient for a full queue, fatal otherwise) with the reason.
+class SendError : public Error {
+ public:
+  SendError(ErrorKind kind, DeliveryFailure failure, const std::string& message)
+      : Error(kind, message), failure_(failure) {}
+  DeliveryFailure failure() const { return failure_; }
 
-using DeliveryCallback = std::function<void(const Delivery&)>;
+ private:
+  DeliveryFailure failure_;
+};
 
 // Counters over the producer's life so far.
 struct ProducerStats {
@@ -85,26 +90,25 @@ struct CloseReport {
   bool ok() const { return undelivered == 0; }
 };
 
-class Producer {
+class Producer : public Publisher {
  public:
   // Throws kvstream::Error (fatal) for a configuration librdkafka rejects.
   explicit Producer(ProducerSettings settings);
   // Calls close() and logs an error if anything was not delivered.
-  ~Producer();
+  ~Producer() override;
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;
 
-  // Validates by the contract, then enqueues. A contract violation is
-  // returned (nothing is sent, the callback is not called); otherwise the
-  // callback, if any, reports the delivery. Throws kvstream::Error:
-  // transient if the local queue stays full past the delivery timeout, fatal
-  // after close() or on an unrecoverable client error.
+  // Publisher (producer/publisher.h): validates by the contract, then
+  // enqueues; the callback runs on the delivery thread. Fatal after close().
   std::optional<schema::ValidationError> put(std::string_view key, std::string_view value,
                                              const schema::EncodeOptions& options,
-                                             DeliveryCallback callback);
+                                             DeliveryCallback callback,
+                                             WhenFull when_full = WhenFull::kWait) override;
   std::optional<schema::ValidationError> del(std::string_view key,
                                              const schema::EncodeOptions& options,
-                                             DeliveryCallback callback);
+                                             DeliveryCallback callback,
+                                             WhenFull when_full = WhenFull::kWait) override;
 
   // Blocking forms: the position once acknowledged. Throw kvstream::Error:
   // permanent for a contract violation, transient for a failed delivery.
@@ -113,6 +117,7 @@ class Producer {
   Position del_sync(std::string_view key, const schema::EncodeOptions& options = {});
 
   // Sends a record as it is, unvalidated, to `topic` (dead-letter records).
+  // Throws SendError, as put() throws kvstream::Error.
   void send(const std::string& topic, const schema::Record& record, DeliveryCallback callback);
 
   // Sends what lingers now and waits until nothing is in flight (every
@@ -138,7 +143,8 @@ class Producer {
   void deliver(const rd_kafka_message_t* msg, Tally& tally);
   void settle(const Tally& tally);
   void delivery_loop();
-  void enqueue(const std::string& topic, const schema::Record& record, DeliveryCallback callback);
+  void enqueue(const std::string& topic, const schema::Record& record, DeliveryCallback callback,
+               WhenFull when_full = WhenFull::kWait);
   void uncount(size_t n);
   Position wait(
       const std::function<std::optional<schema::ValidationError>(DeliveryCallback)>& send);

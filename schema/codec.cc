@@ -11,6 +11,51 @@ const Header* Record::last_header(std::string_view name) const {
   return nullptr;
 }
 
+const HeaderView* RecordView::last_header(std::string_view name) const {
+  for (size_t i = header_count; i > 0; --i) {
+    if (headers[i - 1].name == name) return &headers[i - 1];
+  }
+  return nullptr;
+}
+
+Record RecordView::to_record() const {
+  Record r;
+  r.topic = std::string(topic);
+  r.partition = partition;
+  r.offset = offset;
+  r.timestamp_ms = timestamp_ms;
+  if (key) r.key.emplace(*key);
+  if (value) r.value.emplace(*value);
+  r.headers.reserve(header_count);
+  for (size_t i = 0; i < header_count; ++i) {
+    Header h;
+    h.name = std::string(headers[i].name);
+    if (headers[i].value) h.value.emplace(*headers[i].value);
+    r.headers.push_back(std::move(h));
+  }
+  return r;
+}
+
+RecordView view_of(const Record& record, std::vector<HeaderView>& headers) {
+  headers.clear();
+  for (const Header& h : record.headers) {
+    HeaderView v;
+    v.name = h.name;
+    if (h.value) v.value = std::string_view(*h.value);
+    headers.push_back(v);
+  }
+  RecordView view;
+  view.topic = record.topic;
+  view.partition = record.partition;
+  view.offset = record.offset;
+  view.timestamp_ms = record.timestamp_ms;
+  if (record.key) view.key = std::string_view(*record.key);
+  if (record.value) view.value = std::string_view(*record.value);
+  view.headers = headers.data();
+  view.header_count = headers.size();
+  return view;
+}
+
 const char* to_string(Op op) { return op == Op::kPut ? "put" : "delete"; }
 
 namespace {
@@ -74,7 +119,7 @@ bool is_valid_content_type(std::string_view s) {
   return true;
 }
 
-std::optional<ValidationError> validate_value(const std::optional<std::string>& value,
+std::optional<ValidationError> validate_value(std::optional<std::string_view> value,
                                               const Limits& limits) {
   if (value && value->size() > limits.max_value_bytes) {
     return error(Reason::kValueTooLarge, "value is " + std::to_string(value->size()) +
@@ -222,18 +267,19 @@ std::optional<ValidationError> validate_key(std::string_view key, const Limits& 
   return std::nullopt;
 }
 
-DecodeResult decode(const Record& record, const Limits& limits) {
+std::optional<ValidationError> decode_into(const RecordView& record, const Limits& limits,
+                                           Event& ev) {
   if (!record.key) return error(Reason::kMissingKey, "record has no key");
   if (auto e = validate_key(*record.key, limits)) return *e;
-  for (const Header& h : record.headers) {
+  for (size_t i = 0; i < record.header_count; ++i) {
+    const HeaderView& h = record.headers[i];
     if (!h.value) continue;
     if (auto e = validate_header_size(h.name, *h.value, limits)) return *e;
   }
 
-  Event ev;
   ev.op = record.value ? Op::kPut : Op::kDelete;
-  if (const Header* h = record.last_header(kOpHeader)) {
-    std::string_view op = h->value ? std::string_view(*h->value) : std::string_view();
+  if (const HeaderView* h = record.last_header(kOpHeader)) {
+    std::string_view op = h->value.value_or(std::string_view());
     if (op == "put") {
       if (!record.value) {
         return error(Reason::kPutWithoutValue, "kv-op is put but the value is null");
@@ -247,19 +293,30 @@ DecodeResult decode(const Record& record, const Limits& limits) {
   }
   if (ev.op == Op::kPut) {
     if (auto e = validate_value(record.value, limits)) return *e;
-    ev.value = *record.value;
+    ev.value.assign(record.value->data(), record.value->size());
+  } else {
+    ev.value.clear();
   }
-  if (const Header* h = record.last_header(kContentTypeHeader); h && h->value) {
+  ev.content_type.clear();
+  if (const HeaderView* h = record.last_header(kContentTypeHeader); h && h->value) {
     if (auto e = validate_content_type(*h->value)) return *e;
-    ev.content_type = *h->value;
+    ev.content_type.assign(h->value->data(), h->value->size());
   }
-  if (const Header* h = record.last_header(kTraceparentHeader); h && h->value) {
+  ev.traceparent.clear();
+  if (const HeaderView* h = record.last_header(kTraceparentHeader); h && h->value) {
     if (auto e = validate_traceparent(*h->value)) return *e;
-    ev.traceparent = *h->value;
+    ev.traceparent.assign(h->value->data(), h->value->size());
   }
-  ev.key = *record.key;
+  ev.key.assign(record.key->data(), record.key->size());
   ev.position = Position{record.partition, record.offset};
   ev.timestamp_ms = record.timestamp_ms;
+  return std::nullopt;
+}
+
+DecodeResult decode(const Record& record, const Limits& limits) {
+  std::vector<HeaderView> headers;
+  Event ev;
+  if (auto e = decode_into(view_of(record, headers), limits, ev)) return *e;
   return ev;
 }
 

@@ -59,6 +59,13 @@ using DecodeResult = std::variant<Event, ValidationError>;
 
 DecodeResult decode(const Record& record, const Limits& limits = {});
 
+// The same rules, on a view, into an event the caller owns: `out` is
+// overwritten field by field (its strings keep their buffers, so decoding
+// into a reused event allocates nothing once they have grown). Returns the
+// error when the record breaks the contract; `out` is then unspecified.
+std::optional<ValidationError> decode_into(const RecordView& record, const Limits& limits,
+                                           Event& out);
+
 // The key rules alone (HTTP paths and producers validate keys up front).
 std::optional<ValidationError> validate_key(std::string_view key, const Limits& limits = {});
 

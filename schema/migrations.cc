@@ -3,12 +3,17 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <thread>
 
+#include "common/backoff.h"
 #include "common/error.h"
 
 namespace kvstream::schema {
 
 namespace {
+
+// Attempts of a migration that times out waiting for a table lock.
+constexpr int kLockAttempts = 10;
 
 // pg_advisory_lock key shared by every kvstream process ("kvstream" in ASCII).
 constexpr long long kMigrationLockKey = 0x6b7673747265616dLL;
@@ -122,20 +127,38 @@ MigrateResult migrate(pqxx::connection& conn, const std::vector<Migration>& migr
         }
         continue;
       }
-      try {
-        pqxx::work tx(conn);
-        // A migration may take longer than the caller's statement timeout.
-        tx.exec("SET LOCAL statement_timeout = 0");
-        tx.exec(m.sql);
-        tx.exec_params(
-            "INSERT INTO kvstream_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-            m.version, m.name, sum);
-        tx.commit();
-      } catch (const pqxx::broken_connection&) {
-        throw;
-      } catch (const std::exception& e) {
-        throw Error(ErrorKind::kFatal, "migration " + std::to_string(m.version) + "_" + m.name +
-                                           " failed and was rolled back: " + e.what());
+      // A migration that cannot get a table's lock within its lock_timeout
+      // (a live table busy with the apply path) changes nothing and is tried
+      // again, a few times.
+      Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(2));
+      for (int attempt = 1;; ++attempt) {
+        try {
+          pqxx::work tx(conn);
+          // A migration may take longer than the caller's statement timeout.
+          tx.exec("SET LOCAL statement_timeout = 0");
+          tx.exec(m.sql);
+          tx.exec_params(
+              "INSERT INTO kvstream_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+              m.version, m.name, sum);
+          tx.commit();
+          break;
+        } catch (const pqxx::broken_connection&) {
+          throw;
+        } catch (const pqxx::sql_error& e) {
+          const std::string what = "migration " + std::to_string(m.version) + "_" + m.name;
+          if (e.sqlstate() != "55P03") {
+            throw Error(ErrorKind::kFatal, what + " failed and was rolled back: " + e.what());
+          }
+          if (attempt == kLockAttempts) {
+            throw Error(ErrorKind::kTransient,
+                        what + " could not lock a table in use within its lock timeout (" +
+                            std::to_string(kLockAttempts) + " attempts); nothing was changed");
+          }
+          std::this_thread::sleep_for(backoff.next());
+        } catch (const std::exception& e) {
+          throw Error(ErrorKind::kFatal, "migration " + std::to_string(m.version) + "_" + m.name +
+                                             " failed and was rolled back: " + e.what());
+        }
       }
       result.applied.push_back(m.version);
     }

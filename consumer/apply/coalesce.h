@@ -10,8 +10,10 @@
 
 namespace kvstream::apply {
 
-// `events` must be in offset order (as one partition delivers them). Returns
-// one event per key, the last of each, in the order of their offsets.
-std::vector<schema::Event> coalesce(std::vector<schema::Event> events);
+// `events` must be in offset order (as one partition delivers them). Leaves
+// in `events` one event per key, the last of each, in the order of their
+// offsets, and appends the others to `dropped` (so that their storage can be
+// reused).
+void coalesce(std::vector<schema::Event>& events, std::vector<schema::Event>& dropped);
 
 }  // namespace kvstream::apply

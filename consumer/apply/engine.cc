@@ -4,18 +4,51 @@
 
 #include <algorithm>
 
-#include "apply/coalesce.h"
 #include "common/logging.h"
 
 namespace kvstream::apply {
 
+namespace {
+
+// The event pool keeps at most this many events, and only events whose
+// buffers are small: what the pool holds is memory the replica keeps while
+// idle.
+constexpr size_t kMaxSpareEvents = 8192;
+constexpr size_t kMaxSpareBytes = 4096;  // key, value and header capacity of one event
+
+// The heap buffers of an event's strings.
+size_t heap_of(const schema::Event& e) {
+  auto heap = [](const std::string& s) {
+    return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
+  };
+  return heap(e.key) + heap(e.value) + heap(e.content_type) + heap(e.traceparent);
+}
+
+// What a vector of events costs in memory: its slots (capacity: a vector
+// grows by doubling) and the events' strings.
+size_t memory_of(const std::vector<schema::Event>& events) {
+  size_t total = events.capacity() * sizeof(schema::Event);
+  for (const auto& e : events) total += heap_of(e);
+  return total;
+}
+
+}  // namespace
+
+void ApplyEngine::set_memory(Partition& p, size_t pending, size_t in_flight) {
+  held_bytes_ = held_bytes_ - p.pending_memory - p.in_flight_memory + pending + in_flight;
+  p.pending_memory = pending;
+  p.in_flight_memory = in_flight;
+}
+
 ApplyEngine::ApplyEngine(std::string topic, store::Store& offsets, BatchExecutor& executor,
-                         AppliedView& view, BatchLimits limits)
+                         view::ReplicaStatus& view, BatchLimits limits,
+                         std::function<void()> on_done)
     : topic_(std::move(topic)),
       offsets_(offsets),
       executor_(executor),
       view_(view),
-      limits_(limits) {}
+      limits_(limits),
+      on_done_(std::move(on_done)) {}
 
 ApplyEngine::~ApplyEngine() = default;
 
@@ -24,12 +57,15 @@ std::map<int32_t, int64_t> ApplyEngine::assign(const std::vector<int32_t>& parti
   std::map<int32_t, int64_t> out;
   for (int32_t id : partitions) {
     auto it = stored.find(id);
-    Partition p;
+    if (auto old = partitions_.find(id); old != partitions_.end()) {
+      set_memory(old->second, 0, 0);
+      partitions_.erase(old);
+    }
+    Partition& p = partitions_.try_emplace(id).first->second;
     p.epoch = next_epoch_++;
     p.next_offset = it == stored.end() ? store::kNoOffset : it->second;
-    partitions_[id] = std::move(p);
-    view_.set_assigned(id, partitions_[id].next_offset);
-    out[id] = partitions_[id].next_offset;
+    view_.set_assigned(id, p.next_offset);
+    out[id] = p.next_offset;
   }
   return out;
 }
@@ -53,6 +89,9 @@ void ApplyEngine::revoke(const std::vector<int32_t>& partitions, Clock::time_poi
       LogScope scope(LogFields::of_partition(id));
       spdlog::warn("revoked with a batch still in flight; its outcome is ignored");
     }
+    auto dropped = it->second.pending.take();
+    recycle_all(dropped);
+    set_memory(it->second, 0, 0);
     partitions_.erase(it);
     view_.set_revoked(id);
   }
@@ -74,8 +113,42 @@ bool ApplyEngine::accept(int32_t partition, int64_t offset, Partition*& out) {
 void ApplyEngine::add_event(schema::Event event) {
   Partition* p = nullptr;
   if (!accept(event.position.partition, event.position.offset, p)) return;
-  p->pending_bytes += event.key.size() + event.value.size();
-  p->pending.push_back(std::move(event));
+  add_pending(*p, std::move(event));
+}
+
+void ApplyEngine::add_pending(Partition& p, schema::Event&& event) {
+  const size_t slots = p.pending.events().capacity();
+  size_t added = heap_of(event);
+  p.pending_bytes += event.key.size() + event.value.size();
+  schema::Event replaced;
+  if (p.pending.add(std::move(event), replaced)) {
+    const size_t gone = heap_of(replaced);
+    p.pending_bytes -= replaced.key.size() + replaced.value.size();
+    recycle(std::move(replaced));
+    added -= std::min(added, gone);
+  }
+  added += (p.pending.events().capacity() - slots) * sizeof(schema::Event);
+  set_memory(p, p.pending_memory + added, p.in_flight_memory);
+}
+
+schema::Event ApplyEngine::take_spare() {
+  if (spare_.empty()) return schema::Event{};
+  schema::Event e = std::move(spare_.back());
+  spare_.pop_back();
+  return e;
+}
+
+void ApplyEngine::recycle(schema::Event&& event) {
+  if (spare_.size() >= kMaxSpareEvents) return;
+  const size_t bytes = event.key.capacity() + event.value.capacity() +
+                       event.content_type.capacity() + event.traceparent.capacity();
+  if (bytes > kMaxSpareBytes) return;
+  spare_.push_back(std::move(event));
+}
+
+void ApplyEngine::recycle_all(std::vector<schema::Event>& events) {
+  for (schema::Event& e : events) recycle(std::move(e));
+  events.clear();
 }
 
 void ApplyEngine::add_skipped(int32_t partition, int64_t offset) {
@@ -90,11 +163,18 @@ void ApplyEngine::hold_back(int32_t partition, int64_t offset) {
   if (p.held_from < 0 || offset < p.held_from) p.held_from = offset;
 }
 
+void ApplyEngine::release(int32_t partition, int64_t offset) {
+  auto it = partitions_.find(partition);
+  if (it == partitions_.end() || it->second.held_from != offset) return;
+  it->second.held_from = -1;
+  add_skipped(partition, offset);
+}
+
 bool ApplyEngine::ready(const Partition& p, Clock::time_point now, bool force) const {
   if (p.in_flight || p.last_offset <= p.submitted_until) return false;  // nothing new
   if (now < p.retry_at && !force) return false;
   if (force) return true;
-  return p.pending.size() >= limits_.max_events || p.pending_bytes >= limits_.max_bytes ||
+  return p.pending.events_in() >= limits_.max_events || p.pending_bytes >= limits_.max_bytes ||
          now - p.pending_since >= limits_.max_wait;
 }
 
@@ -111,11 +191,11 @@ void ApplyEngine::submit(int32_t id, Partition& p) {
   batch.partition = id;
   batch.expected_next_offset = p.next_offset;
   batch.new_next_offset = p.last_offset + 1;
-  const size_t events_in = p.pending.size();
-  p.in_flight_oldest_ts = p.pending.empty() ? -1 : p.pending.front().timestamp_ms;
-  batch.events = coalesce(std::move(p.pending));
-  p.pending.clear();
+  const size_t events_in = p.pending.events_in();
+  p.in_flight_oldest_ts = p.pending.first_timestamp_ms();
+  batch.events = p.pending.take();
   p.pending_bytes = 0;
+  set_memory(p, 0, memory_of(batch.events));
   p.submitted_until = p.last_offset;
   p.in_flight = true;
   ++in_flight_;
@@ -126,6 +206,7 @@ void ApplyEngine::submit(int32_t id, Partition& p) {
       done_.push_back(Completion{epoch, events_in, std::move(r)});
     }
     done_cv_.notify_one();
+    if (on_done_) on_done_();
   });
 }
 
@@ -156,17 +237,20 @@ void ApplyEngine::finish(Completion c) {
       progress_.fatal = e;
       return;
     }
-    // Put the batch back in front of what arrived since, and retry later.
-    // It is already coalesced: replaying it gives the same rows.
+    // Put the batch back in front of what arrived since (coalescing again:
+    // its events are older), and retry later. Replaying it gives the same
+    // rows.
     ++progress_.retries;
     progress_.last_error = e.what();
     p.failed = true;
     p.retry_at = Clock::now() + backoff_.next();
-    std::vector<schema::Event> events = std::move(batch.events);
-    for (auto& ev : p.pending) events.push_back(std::move(ev));
-    p.pending = std::move(events);
+    const size_t newer_in = p.pending.events_in();
+    std::vector<schema::Event> newer = p.pending.take();
+    set_memory(p, 0, 0);
     p.pending_bytes = 0;
-    for (const auto& ev : p.pending) p.pending_bytes += ev.key.size() + ev.value.size();
+    for (auto& ev : batch.events) add_pending(p, std::move(ev));
+    for (auto& ev : newer) add_pending(p, std::move(ev));
+    p.pending.set_events_in(c.events_in + newer_in);
     p.submitted_until =
         batch.expected_next_offset == store::kNoOffset ? -1 : batch.expected_next_offset - 1;
     update_pause(id, p);
@@ -189,8 +273,11 @@ void ApplyEngine::finish(Completion c) {
     spdlog::warn("fenced: expected applied offset {}, the database has {}",
                  batch.expected_next_offset, next);
     p.next_offset = next;
-    p.pending.clear();
+    auto dropped = p.pending.take();
+    recycle_all(dropped);
+    recycle_all(batch.events);
     p.pending_bytes = 0;
+    set_memory(p, 0, 0);
     p.last_offset = next == store::kNoOffset ? -1 : next - 1;
     p.submitted_until = p.last_offset;
     view_.set_applied(id, next);
@@ -231,13 +318,18 @@ void ApplyEngine::finish(Completion c) {
                   batch.events.size());
   }
   progress_.batches.push_back(std::move(report));
+  set_memory(p, p.pending_memory, 0);
+  recycle_all(batch.events);
   update_pause(id, p);
 }
 
 void ApplyEngine::update_pause(int32_t id, Partition& p) {
   const bool backlog = p.pending.size() >= limits_.max_events * limits_.pause_factor ||
-                       p.pending_bytes >= limits_.max_bytes * limits_.pause_factor;
-  const bool drained = p.pending.size() < limits_.max_events && p.pending_bytes < limits_.max_bytes;
+                       p.pending_bytes >= limits_.max_bytes * limits_.pause_factor ||
+                       (held_bytes_ >= limits_.max_held_bytes && !p.pending.empty());
+  const bool drained = p.pending.size() < limits_.max_events &&
+                       p.pending_bytes < limits_.max_bytes &&
+                       held_bytes_ < limits_.max_held_bytes / 2;
   bool want = p.paused;
   if (p.failed || backlog) want = true;
   if (!p.failed && drained) want = false;
@@ -260,6 +352,19 @@ bool ApplyEngine::idle() const {
   return true;
 }
 
+std::optional<ApplyEngine::Clock::time_point> ApplyEngine::next_deadline() const {
+  std::optional<Clock::time_point> out;
+  auto earliest = [&](Clock::time_point t) {
+    if (!out || t < *out) out = t;
+  };
+  for (const auto& [id, p] : partitions_) {
+    if (p.in_flight || p.last_offset <= p.submitted_until) continue;  // nothing held back
+    if (p.retry_at != Clock::time_point{}) earliest(p.retry_at);
+    if (limits_.max_wait.count() > 0) earliest(p.pending_since + limits_.max_wait);
+  }
+  return out;
+}
+
 std::optional<int64_t> ApplyEngine::next_offset(int32_t partition) const {
   auto it = partitions_.find(partition);
   if (it == partitions_.end()) return std::nullopt;
@@ -271,8 +376,8 @@ std::optional<int64_t> ApplyEngine::oldest_unapplied_timestamp(int32_t partition
   if (it == partitions_.end()) return std::nullopt;
   const Partition& p = it->second;
   if (p.in_flight && p.in_flight_oldest_ts >= 0) return p.in_flight_oldest_ts;
-  if (!p.pending.empty() && p.pending.front().timestamp_ms >= 0) {
-    return p.pending.front().timestamp_ms;
+  if (!p.pending.empty() && p.pending.first_timestamp_ms() >= 0) {
+    return p.pending.first_timestamp_ms();
   }
   return std::nullopt;
 }

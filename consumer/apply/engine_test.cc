@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "tests/fakes/events.h"
 #include "tests/fakes/fake_store.h"
 
 namespace kvstream::apply {
@@ -9,22 +12,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-schema::Event put(int32_t p, int64_t offset, std::string key, std::string value) {
-  schema::Event e;
-  e.op = schema::Op::kPut;
-  e.key = std::move(key);
-  e.value = std::move(value);
-  e.position = Position{p, offset};
-  return e;
-}
-
-schema::Event del(int32_t p, int64_t offset, std::string key) {
-  schema::Event e;
-  e.op = schema::Op::kDelete;
-  e.key = std::move(key);
-  e.position = Position{p, offset};
-  return e;
-}
+using fakes::del;
+using fakes::put;
 
 // Applies synchronously through InlineExecutor on a FakeStore; flush() is
 // what the service does on shutdown: submit everything, collect outcomes.
@@ -38,7 +27,7 @@ class ApplyEngineTest : public ::testing::Test {
 
   fakes::FakeStore store_;
   InlineExecutor executor_{store_};
-  AppliedView view_;
+  view::ReplicaStatus view_;
   ApplyEngine engine_{"t", store_, executor_, view_, BatchLimits{}};
 };
 
@@ -102,6 +91,22 @@ TEST_F(ApplyEngineTest, ARecordHeldBackIsNeverPassed) {
   engine_.assign({0});
   engine_.add_event(put(0, 1, "a", "again"));
   EXPECT_EQ(flush().applied.at(0), 2);
+}
+
+TEST_F(ApplyEngineTest, AReleasedRecordIsSkippedAndThePartitionTakesRecordsAgain) {
+  engine_.assign({0});
+  engine_.add_event(put(0, 0, "a", "1"));
+  engine_.hold_back(0, 1);                 // its dead letter is on its way
+  engine_.add_event(put(0, 2, "b", "2"));  // refused meanwhile, read again later
+  EXPECT_EQ(flush().applied.at(0), 1);
+  engine_.release(0, 5);  // not the record held: nothing
+  engine_.add_event(put(0, 2, "b", "2"));
+  EXPECT_EQ(store_.rows.count("b"), 0u);
+  engine_.release(0, 1);  // delivered
+  engine_.add_event(put(0, 2, "b", "2"));
+  EXPECT_EQ(flush().applied.at(0), 3);
+  EXPECT_EQ(store_.rows["b"].value, "2");
+  EXPECT_EQ(store_.offsets[0], 3);
 }
 
 TEST_F(ApplyEngineTest, FencedBatchWritesNothingAndAdoptsTheStoredPosition) {
@@ -280,6 +285,105 @@ TEST_F(ApplyEngineTest, FailureWhileMoreArrivesKeepsOffsetOrder) {
   EXPECT_EQ(r.resume, std::vector<int32_t>{0});
   EXPECT_EQ(store_.rows["a"].value, "2");
   EXPECT_EQ(store_.rows["a"].offset, 2);
+}
+
+TEST_F(ApplyEngineTest, AnIdlePartitionSubmitsItsFirstEventAtOnceAndGroupsWhatArrivesMeanwhile) {
+  // The defaults: no wait for a bigger batch; while a batch commits, what
+  // arrives is the next batch (group commit), submitted when it finishes.
+  HoldingExecutor holding(store_);
+  int woken = 0;
+  ApplyEngine engine("t", store_, holding, view_, BatchLimits{}, [&] { ++woken; });
+  engine.assign({0});
+  engine.add_event(put(0, 0, "a", "1"));
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(holding.held(), 1u);  // at once
+  EXPECT_EQ(engine.next_deadline(), std::nullopt);
+  for (int64_t o = 1; o <= 3; ++o) engine.add_event(put(0, o, "k" + std::to_string(o), "v"));
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(holding.held(), 1u);                    // one batch in flight per partition
+  EXPECT_EQ(engine.next_deadline(), std::nullopt);  // the completion wakes the caller
+  holding.complete_all();
+  EXPECT_EQ(woken, 1);
+  engine.collect();
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(holding.held(), 1u);  // the three as one batch
+  holding.complete_all();
+  engine.collect();
+  Progress p = engine.take_progress();
+  ASSERT_EQ(p.batches.size(), 2u);
+  EXPECT_EQ(p.batches[0].events_in, 1u);
+  EXPECT_EQ(p.batches[1].events_in, 3u);
+  EXPECT_EQ(p.applied.at(0), 4);
+  EXPECT_EQ(woken, 2);
+}
+
+TEST_F(ApplyEngineTest, AHeldBackBatchHasADeadline) {
+  ApplyEngine timed("t", store_, executor_, view_, BatchLimits{1000, 1 << 20, 50ms, 4});
+  timed.assign({0});
+  EXPECT_EQ(timed.next_deadline(), std::nullopt);
+  const auto before = ApplyEngine::Clock::now();
+  timed.add_event(put(0, 0, "a", "1"));
+  timed.dispatch(ApplyEngine::Clock::now());
+  ASSERT_TRUE(timed.next_deadline().has_value());
+  EXPECT_GE(*timed.next_deadline(), before + 50ms);
+  EXPECT_LE(*timed.next_deadline(), ApplyEngine::Clock::now() + 50ms);
+}
+
+TEST_F(ApplyEngineTest, AppliedAndCoalescedEventsLendTheirBuffersToTheNextOnes) {
+  engine_.assign({0});
+  const std::string big(1000, 'v');
+  engine_.add_event(put(0, 0, "a", big));
+  engine_.add_event(put(0, 1, "a", big));  // coalesced away
+  flush();
+  schema::Event first = engine_.take_spare();
+  schema::Event second = engine_.take_spare();
+  EXPECT_GE(first.value.capacity(), big.size());
+  EXPECT_GE(second.value.capacity(), big.size());
+  EXPECT_EQ(engine_.take_spare().value.capacity(), schema::Event{}.value.capacity());  // pool empty
+  // A recycled event decodes like a new one.
+  engine_.recycle(std::move(first));
+  schema::Event reused = engine_.take_spare();
+  reused.op = schema::Op::kDelete;
+  reused.key = "b";
+  reused.value.clear();
+  reused.position = Position{0, 2};
+  engine_.add_event(std::move(reused));
+  flush();
+  EXPECT_FALSE(store_.rows["b"].value.has_value());
+  EXPECT_EQ(store_.rows["a"].value, big);
+}
+
+TEST_F(ApplyEngineTest, HeldMemoryOverTheBoundPausesEveryPartitionWithPendingWork) {
+  HoldingExecutor holding(store_);
+  BatchLimits limits;
+  limits.max_held_bytes = 8 * 1024;  // a few events of 1000-byte values
+  ApplyEngine engine("t", store_, holding, view_, limits);
+  engine.assign({0, 1, 2});
+  const std::string value(1000, 'v');
+  engine.add_event(put(0, 0, "a", value));
+  engine.add_event(put(1, 0, "b", value));
+  engine.dispatch(ApplyEngine::Clock::now());  // both in flight
+  EXPECT_TRUE(engine.take_progress().pause.empty());
+  for (int64_t o = 1; o <= 4; ++o) engine.add_event(put(0, o, "a" + std::to_string(o), value));
+  for (int64_t o = 1; o <= 4; ++o) engine.add_event(put(1, o, "b" + std::to_string(o), value));
+  EXPECT_GE(engine.held_bytes(), limits.max_held_bytes);
+  engine.dispatch(ApplyEngine::Clock::now());
+  // Over the bound: the partitions holding pending events pause; partition 2,
+  // which holds nothing, keeps fetching.
+  Progress over = engine.take_progress();
+  EXPECT_EQ(over.pause, (std::vector<int32_t>{0, 1}));
+  holding.complete_all();  // the first batches commit; the pending ones go out
+  engine.collect();
+  engine.dispatch(ApplyEngine::Clock::now());
+  holding.complete_all();
+  engine.collect();
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(engine.held_bytes(), 0u);
+  Progress drained = engine.take_progress();
+  std::sort(drained.resume.begin(), drained.resume.end());
+  EXPECT_EQ(drained.resume, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(drained.applied, (std::map<int32_t, int64_t>{{0, 5}, {1, 5}}));
+  EXPECT_TRUE(engine.idle());
 }
 
 }  // namespace

@@ -6,39 +6,44 @@ namespace kvstream::apply {
 
 ApplyWorkers::ApplyWorkers(size_t workers, const StoreFactory& factory, CommitHook after_commit)
     : after_commit_(std::move(after_commit)) {
-  for (size_t i = 0; i < std::max<size_t>(workers, 1); ++i) {
-    auto w = std::make_unique<Worker>();
-    w->store = factory();
-    workers_.push_back(std::move(w));
-  }
-  for (auto& w : workers_) {
-    Worker* raw = w.get();
-    w->thread = std::thread([this, raw] { run(*raw); });
+  for (size_t i = 0; i < std::max<size_t>(workers, 1); ++i) stores_.push_back(factory());
+  for (auto& store : stores_) {
+    store::Store* raw = store.get();
+    threads_.emplace_back([this, raw] { run(*raw); });
   }
 }
 
 ApplyWorkers::~ApplyWorkers() { stop(); }
 
 void ApplyWorkers::submit(store::PartitionBatch batch, std::function<void(BatchResult)> done) {
-  Worker& w = *workers_[static_cast<size_t>(batch.partition) % workers_.size()];
   {
-    std::lock_guard<std::mutex> lock(w.mu);
-    w.queue.push_back(Job{std::move(batch), std::move(done)});
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(Job{std::move(batch), std::move(done)});
   }
-  w.wake.notify_one();
+  wake_.notify_one();
 }
 
-void ApplyWorkers::run(Worker& w) {
+std::deque<ApplyWorkers::Job>::iterator ApplyWorkers::next_job() {
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (active_.count(it->batch.partition) == 0) return it;
+  }
+  return queue_.end();
+}
+
+void ApplyWorkers::run(store::Store& store) {
   for (;;) {
     Job job;
     {
-      std::unique_lock<std::mutex> lock(w.mu);
-      w.wake.wait(lock, [&] { return w.stopping || !w.queue.empty(); });
-      if (w.queue.empty()) return;  // stopping and drained
-      job = std::move(w.queue.front());
-      w.queue.pop_front();
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [&] { return next_job() != queue_.end() || (stopping_ && queue_.empty()); });
+      auto it = next_job();
+      if (it == queue_.end()) return;  // stopping and drained
+      job = std::move(*it);
+      queue_.erase(it);
+      active_.insert(job.batch.partition);
     }
-    BatchResult r = apply_batch(*w.store, std::move(job.batch));
+    const int32_t partition = job.batch.partition;
+    BatchResult r = apply_batch(store, std::move(job.batch));
     if (after_commit_ && r.outcome == store::ApplyOutcome::kApplied) {
       try {
         after_commit_(r.batch);
@@ -47,19 +52,25 @@ void ApplyWorkers::run(Worker& w) {
       }
     }
     job.done(std::move(r));
+    bool runnable;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      active_.erase(partition);
+      runnable = next_job() != queue_.end();
+    }
+    // A queued batch of this partition may have waited for this one.
+    if (runnable) wake_.notify_one();
   }
 }
 
 void ApplyWorkers::stop() {
-  for (auto& w : workers_) {
-    {
-      std::lock_guard<std::mutex> lock(w->mu);
-      w->stopping = true;
-    }
-    w->wake.notify_one();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
   }
-  for (auto& w : workers_) {
-    if (w->thread.joinable()) w->thread.join();
+  wake_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
   }
 }
 

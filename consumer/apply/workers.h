@@ -1,19 +1,22 @@
 // The apply workers: N threads, each with its own Store (its own database
-// connection), so different partitions apply in parallel. A partition always
-// goes to the same worker (partition mod N), which keeps its batches in
-// order.
+// connection), taking batches from one shared queue, so different partitions
+// apply in parallel and a batch never waits behind another partition's while
+// a worker is free. A batch is never taken while an earlier batch of its
+// partition is being applied, which keeps each partition in order.
 //
-// Thread-safe: submit() may be called from any thread. Each worker's queue is
-// guarded by its own mutex. stop() lets every worker finish its queue, then
-// joins them.
+// Thread-safe: submit() may be called from any thread. `mu_` guards the
+// queue, the partitions being applied and the stop flag. stop() lets the
+// workers finish the queue, then joins them.
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "apply/executor.h"
@@ -24,7 +27,7 @@ class ApplyWorkers : public BatchExecutor {
  public:
   using StoreFactory = std::function<std::unique_ptr<store::Store>()>;
   // Called on the worker thread right after a batch committed, before the
-  // worker takes the partition's next batch (e.g. to update a cache).
+  // partition's next batch can be taken (e.g. to update a cache).
   using CommitHook = std::function<void(const store::PartitionBatch&)>;
 
   ApplyWorkers(size_t workers, const StoreFactory& factory, CommitHook after_commit = {});
@@ -38,18 +41,19 @@ class ApplyWorkers : public BatchExecutor {
     store::PartitionBatch batch;
     std::function<void(BatchResult)> done;
   };
-  struct Worker {
-    std::unique_ptr<store::Store> store;
-    std::mutex mu;
-    std::condition_variable wake;
-    std::deque<Job> queue;  // guarded by mu
-    bool stopping = false;  // guarded by mu
-    std::thread thread;
-  };
-  void run(Worker& w);
+  void run(store::Store& store);
+  // The first queued job whose partition is not being applied; end() if none.
+  std::deque<Job>::iterator next_job();
 
   const CommitHook after_commit_;
-  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<store::Store>> stores_;
+  std::vector<std::thread> threads_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<Job> queue_;               // guarded by mu_
+  std::unordered_set<int32_t> active_;  // partitions being applied; guarded by mu_
+  bool stopping_ = false;               // guarded by mu_
 };
 
 }  // namespace kvstream::apply

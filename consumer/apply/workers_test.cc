@@ -81,5 +81,45 @@ TEST(ApplyWorkers, ReportsStoreErrorsToTheCaller) {
   EXPECT_FALSE(r.outcome.has_value());
 }
 
+// Blocks every batch of partition 0 until released; others apply at once.
+class GatedStore : public store::Store {
+ public:
+  explicit GatedStore(std::shared_future<void> gate) : gate_(std::move(gate)) {}
+  std::map<int32_t, int64_t> load_next_offsets(const std::string&,
+                                               const std::vector<int32_t>&) override {
+    return {};
+  }
+  store::ApplyOutcome apply(const store::PartitionBatch& b) override {
+    if (b.partition == 0) gate_.wait();
+    return store::ApplyOutcome::kApplied;
+  }
+
+ private:
+  std::shared_future<void> gate_;
+};
+
+TEST(ApplyWorkers, ABatchDoesNotWaitBehindAnotherPartitionWhileAWorkerIsFree) {
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  std::promise<void> other_done;
+  std::atomic<int> zero_done{0};
+  ApplyWorkers workers(2, [&] { return std::make_unique<GatedStore>(gate); });
+  auto batch = [](int32_t p) {
+    store::PartitionBatch b;
+    b.partition = p;
+    return b;
+  };
+  workers.submit(batch(0), [&](BatchResult) { zero_done.fetch_add(1); });
+  workers.submit(batch(0), [&](BatchResult) { zero_done.fetch_add(1); });  // waits for the first
+  workers.submit(batch(2), [&](BatchResult) { other_done.set_value(); });
+  // Partition 2 is applied by the free worker while partition 0's first
+  // batch is still blocked (bounded wait; it would hang forever otherwise).
+  EXPECT_EQ(other_done.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(zero_done.load(), 0);
+  release.set_value();
+  workers.stop();
+  EXPECT_EQ(zero_done.load(), 2);
+}
+
 }  // namespace
 }  // namespace kvstream::apply

@@ -95,7 +95,7 @@ TEST(CacheStress, ShardedCacheHoldsItsBoundsAndOnlyWrittenValues) {
 // The writer plays the apply path (commit to the "database", then apply) and
 // churns the ownership of one partition; readers read through. No reader may
 // ever see a row older than one applied before its lookup.
-TEST(CacheStress, ViewCacheNeverServesARowOlderThanApplied) {
+void never_older_than_applied(bool insert_on_apply) {
   constexpr int kKeys = 256;
   constexpr int kReads = 20000;  // per reader
   constexpr int64_t kMinApplies = 10000;
@@ -103,6 +103,7 @@ TEST(CacheStress, ViewCacheNeverServesARowOlderThanApplied) {
   o.max_entries = 64;
   o.shards = 4;
   o.max_partitions = 2;
+  o.insert_on_apply = insert_on_apply;
   ViewCache cache(o);
   cache.own_partitions({0, 1});
 
@@ -173,6 +174,12 @@ TEST(CacheStress, ViewCacheNeverServesARowOlderThanApplied) {
   EXPECT_GT(s.evictions, 0u);
   EXPECT_GT(hits.load(), 0);
   EXPECT_GT(fills.load(), 0);
+}
+
+TEST(CacheStress, ViewCacheNeverServesARowOlderThanApplied) { never_older_than_applied(false); }
+
+TEST(CacheStress, AWriteThroughViewCacheNeverServesARowOlderThanApplied) {
+  never_older_than_applied(true);
 }
 
 }  // namespace

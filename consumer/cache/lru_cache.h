@@ -3,8 +3,7 @@
 // The API is hashicorp/golang-lru v2's (Add, Get, Peek, Contains, Remove,
 // Purge, Len, Keys, Resize, RemoveOldest, GetOldest, ContainsOrAdd,
 // PeekOrAdd, an eviction callback) in C++ form, plus two conditional
-// operations, get_if() and add_if(), on which the expiring and the view caches
-// are built.
+// operations, get_if() and add_if(), on which the view cache is built.
 //
 // The cache is bounded by entries and by bytes; whichever bound is hit first
 // evicts from the least recently used end. Bytes are what a weigher says an

@@ -12,7 +12,8 @@ size_t hash_key(const std::string& key) { return std::hash<std::string>{}(key); 
 }  // namespace
 
 ViewCache::ViewCache(ViewCacheOptions options)
-    : entries_(options.shards,
+    : insert_on_apply_(options.insert_on_apply),
+      entries_(options.shards,
                [&] {
                  LruOptions<std::string, Entry> lru;
                  lru.max_entries = options.max_entries;
@@ -42,14 +43,16 @@ void ViewCache::drop_partition(int32_t partition) {
 
 bool ViewCache::owns(int32_t partition) const { return epoch_of(partition) != 0; }
 
-void ViewCache::apply(const std::string& key, CachedRow row) {
-  // Bump before storing: the order is what makes fill() safe (see the header).
+void ViewCache::bump(const std::string& key) {
   generations_[hash_key(key) % kStripes].fetch_add(1);
-  const uint64_t epoch = epoch_of(row.partition);
-  if (epoch == 0) return;
-  auto shared = std::make_shared<const CachedRow>(std::move(row));
-  entries_.add_if(key, Entry{shared, epoch}, [&](const Entry* current) {
-    return current == nullptr || !is_newer(*current, *shared);
+}
+
+void ViewCache::store(const std::string& key, uint64_t epoch,
+                      std::shared_ptr<const CachedRow> row) {
+  const CachedRow& incoming = *row;
+  entries_.add_if(key, Entry{std::move(row), epoch}, [&](const Entry* current) {
+    if (current == nullptr) return insert_on_apply_;  // evicted since the check
+    return !is_newer(*current, incoming);
   });
 }
 
@@ -70,12 +73,17 @@ ReadTicket ViewCache::begin_read(const std::string& key, int32_t partition) cons
 }
 
 bool ViewCache::fill(const ReadTicket& ticket, const std::string& key, CachedRow row) {
-  if (ticket.epoch_ == 0 || row.partition != ticket.partition_ ||
+  if (ticket.epoch_ == 0 || row.partition != ticket.partition_) return false;
+  return fill(ticket, key, std::make_shared<const CachedRow>(std::move(row)));
+}
+
+bool ViewCache::fill(const ReadTicket& ticket, const std::string& key,
+                     std::shared_ptr<const CachedRow> shared) {
+  if (ticket.epoch_ == 0 || shared->partition != ticket.partition_ ||
       hash_key(key) != ticket.key_hash_) {
     return false;
   }
   const std::atomic<uint64_t>& stripe = generations_[ticket.key_hash_ % kStripes];
-  auto shared = std::make_shared<const CachedRow>(std::move(row));
   // Decided under the key's shard lock: see the header for why that matters.
   return entries_
       .add_if(key, Entry{shared, ticket.epoch_},

@@ -1,7 +1,11 @@
 // ViewCache: the coherent cache of the materialized view (key -> row).
 //
-// The apply path writes every key it commits (deletes as negative entries);
-// the HTTP read path looks keys up and fills misses from the database. The
+// The HTTP read path looks keys up and fills misses from the database; the
+// apply path refreshes every key it commits that the cache holds (deletes as
+// negative entries). So the cache holds what is read, not everything written:
+// a replica catching up on a large topic keeps no cache of keys nobody reads,
+// and the apply path pays only a lookup for them. (With insert_on_apply the
+// apply path caches every key it commits, as a write-through cache.) The
 // cache knows nothing of Kafka or Postgres: a row carries its position
 // (partition, offset), and the caller says which partitions this replica owns.
 //
@@ -92,6 +96,9 @@ struct ViewCacheOptions {
   // Partitions 0 .. max_partitions-1 can be cached; others are served
   // uncached.
   int32_t max_partitions = 4096;
+  // Whether apply() caches keys the cache does not hold (write-through);
+  // by default it only refreshes held ones.
+  bool insert_on_apply = false;
 };
 
 // What a reader saw before querying the database; pass it to fill(). Opaque.
@@ -123,10 +130,25 @@ class ViewCache {
 
   bool owns(int32_t partition) const;
 
-  // Caches a committed row (see the caller contract), unless the cache holds a
-  // newer position of the same partition for key. Ignored if row.partition is
-  // not owned.
-  void apply(const std::string& key, CachedRow row);
+  // A committed row (see the caller contract): refuses the fills begun
+  // before, then replaces key's entry with the row if the cache holds the key
+  // (or stores it, with insert_on_apply), unless the entry is a newer
+  // position of the same partition. Ignored if `partition` is not owned.
+  // make_row() builds the row of `partition`; it is called only when the
+  // row is stored, so a key the cache does not hold costs no copy.
+  template <class MakeRow>
+  void apply_with(const std::string& key, int32_t partition, MakeRow&& make_row) {
+    // Bump before storing: the order is what makes fill() safe (see above).
+    bump(key);
+    const uint64_t epoch = epoch_of(partition);
+    if (epoch == 0) return;
+    if (!insert_on_apply_ && !entries_.contains(key)) return;
+    store(key, epoch, std::make_shared<const CachedRow>(make_row()));
+  }
+  void apply(const std::string& key, CachedRow row) {
+    const int32_t partition = row.partition;
+    apply_with(key, partition, [&] { return std::move(row); });
+  }
 
   // The cached row of key if it is valid: of `partition` (the key's
   // partition) and stored during its current ownership; a hit may be a
@@ -142,6 +164,8 @@ class ViewCache {
   // or re-owned, the cache holds a newer row, or row.partition or key differ
   // from the ticket's. Returns whether the row was stored.
   bool fill(const ReadTicket& ticket, const std::string& key, CachedRow row);
+  // The same with a row the caller shares (and may go on reading).
+  bool fill(const ReadTicket& ticket, const std::string& key, std::shared_ptr<const CachedRow> row);
 
   // The entries' counters: hits and misses of lookup(), evictions by bounds.
   CacheStats stats() const;
@@ -158,9 +182,12 @@ class ViewCache {
   static size_t weigh(const std::string& key, const Entry& entry);
 
   uint64_t epoch_of(int32_t partition) const;
+  void bump(const std::string& key);
+  void store(const std::string& key, uint64_t epoch, std::shared_ptr<const CachedRow> row);
   // Whether `current` is valid and holds a newer position than `incoming`.
   bool is_newer(const Entry& current, const CachedRow& incoming) const;
 
+  const bool insert_on_apply_;
   ShardedLruCache<std::string, Entry> entries_;
   // Per partition: the epoch of its current ownership, 0 if not owned.
   std::vector<std::atomic<uint64_t>> epochs_;

@@ -17,12 +17,58 @@ CachedRow deleted(int32_t partition, int64_t offset) {
   return CachedRow{std::nullopt, "", partition, offset};
 }
 
+// Most tests seed entries through apply(): write-through. The default,
+// refresh-only apply has tests of its own below.
 ViewCacheOptions small(size_t max_entries) {
   ViewCacheOptions o;
   o.max_entries = max_entries;
   o.shards = 1;
   o.max_partitions = 8;
+  o.insert_on_apply = true;
   return o;
+}
+
+ViewCacheOptions refresh_only(size_t max_entries) {
+  ViewCacheOptions o = small(max_entries);
+  o.insert_on_apply = false;
+  return o;
+}
+
+TEST(ViewCacheRefreshOnly, ApplyOfAKeyNotHeldCachesNothing) {
+  ViewCache cache(refresh_only(10));
+  cache.own_partitions({0});
+  bool built = false;
+  cache.apply_with("k", 0, [&] {
+    built = true;
+    return put("v", 0, 1);
+  });
+  EXPECT_FALSE(built);  // no copy of the value for a key nobody read
+  EXPECT_EQ(cache.lookup("k", 0), nullptr);
+  EXPECT_EQ(cache.stats().entries, 0u);
+}
+
+TEST(ViewCacheRefreshOnly, ApplyRefreshesAKeyAReadCached) {
+  ViewCache cache(refresh_only(10));
+  cache.own_partitions({0});
+  ReadTicket t = cache.begin_read("k", 0);
+  ASSERT_TRUE(cache.fill(t, "k", put("read", 0, 1)));
+  cache.apply("k", put("applied", 0, 2));
+  EXPECT_EQ(cache.lookup("k", 0)->value, "applied");
+  cache.apply("k", deleted(0, 3));
+  auto row = cache.lookup("k", 0);
+  ASSERT_NE(row, nullptr);
+  EXPECT_FALSE(row->value.has_value());  // a negative entry
+  cache.apply("k", put("old", 0, 2));    // never older
+  EXPECT_FALSE(cache.lookup("k", 0)->value.has_value());
+}
+
+TEST(ViewCacheRefreshOnly, AFillBegunBeforeAnApplyOfAKeyNotHeldIsRefused) {
+  ViewCache cache(refresh_only(10));
+  cache.own_partitions({0});
+  ReadTicket t = cache.begin_read("k", 0);  // the reader queries: the old row
+  cache.apply("k", put("new", 0, 5));       // committed meanwhile, not cached
+  EXPECT_FALSE(cache.fill(t, "k", put("old", 0, 4)));
+  EXPECT_EQ(cache.lookup("k", 0), nullptr);
 }
 
 TEST(ViewCache, ApplyThenLookupReturnsTheRow) {

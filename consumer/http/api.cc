@@ -4,14 +4,15 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <charconv>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 
 #include "common/error.h"
 #include "common/logging.h"
 #include "http/request.h"
 #include "http/url.h"
-#include "source/partitioner.h"
 
 namespace kvstream::http {
 
@@ -26,7 +27,6 @@ const char* const kRouteStatus = "/v1/status";
 const char* const kRouteHealthz = "/healthz";
 const char* const kRouteReadyz = "/readyz";
 const char* const kRouteMetrics = "/metrics";
-const char* const kRouteNone = "(none)";
 
 Response json_ok(unsigned version, const json& body, status code = status::ok) {
   Response res{code, version};
@@ -54,10 +54,23 @@ std::string join(const std::vector<std::string>& parts) {
 
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  char out[33];
-  std::snprintf(out, sizeof out, "%016llx%016llx", static_cast<unsigned long long>(rng()),
-                static_cast<unsigned long long>(rng()));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (size_t half = 0; half < 2; ++half) {
+    uint64_t bits = rng();
+    for (size_t i = 0; i < 16; ++i, bits >>= 4) out[half * 16 + 15 - i] = kHex[bits & 15];
+  }
   return out;
+}
+
+// "partition:offset" into `out` (at least kPositionChars); returns its length.
+constexpr size_t kPositionChars = 48;
+size_t format_position(const view::Row& row, char* out) {
+  char* end = out + kPositionChars;
+  char* p = std::to_chars(out, end, row.partition).ptr;
+  *p++ = ':';
+  p = std::to_chars(p, end, row.offset).ptr;
+  return static_cast<size_t>(p - out);
 }
 
 std::string base64(std::string_view bytes) {
@@ -69,20 +82,26 @@ std::string base64(std::string_view bytes) {
   return out;
 }
 
-Response value_response(unsigned version, const cache::CachedRow& row, const char* cache_state,
+Response value_response(unsigned version, const view::Row& row, const char* cache_state,
                         bool degraded, const std::string& if_none_match) {
   Response res;
   if (!row.value) {
     res = error(status::not_found, "not_found", "no value for this key", version);
   } else {
-    const std::string position = to_string(Position{row.partition, row.offset});
-    const std::string etag = "\"" + position + "\"";
-    if (!if_none_match.empty() && etag_matches(if_none_match, etag)) {
+    // The ETag is the position in quotes.
+    char etag_chars[kPositionChars + 2];
+    etag_chars[0] = '"';
+    const size_t n = format_position(row, etag_chars + 1);
+    etag_chars[n + 1] = '"';
+    const boost::beast::string_view etag(etag_chars, n + 2);
+    const boost::beast::string_view position(etag_chars + 1, n);
+    if (!if_none_match.empty() && etag_matches(if_none_match, {etag.data(), etag.size()})) {
       res = Response{status::not_modified, version};
     } else {
       res = Response{status::ok, version};
       res.set(beast_http::field::content_type,
-              row.content_type.empty() ? "application/octet-stream" : row.content_type);
+              row.content_type.empty() ? boost::beast::string_view("application/octet-stream")
+                                       : boost::beast::string_view(row.content_type));
       res.body() = *row.value;
     }
     res.set(beast_http::field::etag, etag);
@@ -105,86 +124,110 @@ Response database_unavailable(unsigned version, bool breaker_open) {
 
 }  // namespace
 
+const std::string Api::kNoRoute = "(none)";
+
 Api::Api(ApiSettings settings, ApiContext context)
     : settings_(std::move(settings)),
       ctx_(std::move(context)),
       rate_(settings_.rate),
       breaker_(settings_.breaker_failures, settings_.breaker_open) {}
 
+Api::Reply::Reply(Api& api, Responder respond, LogFields fields, const std::string& route,
+                  bool head, std::string method, std::string path, std::string peer,
+                  Clock::time_point started)
+    : api_(&api),
+      respond_(std::move(respond)),
+      fields_(std::move(fields)),
+      route_(&route),
+      head_(head),
+      method_(std::move(method)),
+      path_(std::move(path)),
+      peer_(std::move(peer)),
+      started_(started) {}
+
+void Api::Reply::operator()(Response res) {
+  // Log lines carry the request's fields; on the thread that handles the
+  // request they are set already.
+  std::optional<LogScope> scope;
+  if (current_log_fields().request_id != fields_.request_id) scope.emplace(fields_);
+  res.set("X-Request-ID", fields_.request_id);
+  if (head_ && !res.body().empty()) {
+    // HEAD: the headers of the GET, with the length of the body it omits.
+    res.content_length(res.body().size());
+    res.body().clear();
+  }
+  const unsigned code = res.result_int();
+  const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+  const std::string& route = *route_;
+  if (api_->ctx_.observe) api_->ctx_.observe(route, code, seconds);
+  // Server errors of the API are worth a line; probes answering 503
+  // (starting, database down) are not: the replica logs why itself.
+  const bool probe = route == kRouteReadyz || route == kRouteHealthz;
+  if (code >= 500 && !probe) {
+    spdlog::info("HTTP {} {} -> {} in {:.1f} ms (client {})", method_, path_, code, seconds * 1000,
+                 peer_);
+  } else {
+    spdlog::debug("HTTP {} {} -> {} in {:.1f} ms (client {})", method_, path_, code, seconds * 1000,
+                  peer_);
+  }
+  respond_(std::move(res));
+}
+
 void Api::handle(Request&& req, const std::string& peer, Responder respond) {
   const auto started = Clock::now();
-  std::string id(req["X-Request-ID"]);
-  if (!sane_request_id(id)) id = new_request_id();
+  LogFields fields;
+  const auto client_id = req["X-Request-ID"];
+  if (sane_request_id({client_id.data(), client_id.size()})) {
+    fields.request_id.assign(client_id.data(), client_id.size());
+  } else {
+    fields.request_id = new_request_id();
+  }
   // Log lines about this request carry its id and, when it came with W3C
   // trace context, its trace id (an invalid traceparent is ignored).
   const auto traceparent = req["traceparent"];
-  const LogFields fields = LogFields::request(
-      id, std::string(schema::trace_id_of({traceparent.data(), traceparent.size()})));
+  fields.trace_id = schema::trace_id_of({traceparent.data(), traceparent.size()});
   LogScope request_scope(fields);
-  const std::string path(req.target().substr(0, req.target().find('?')));
-  const RouteSpec* matched = match_route(path);
-  const std::string route_name = matched != nullptr ? matched->path : kRouteNone;
-  const bool head = req.method() == verb::head;
-  const std::string method(req.method_string());
-  Responder wrapped = [this, id, fields, route_name, head, method, path, peer, started,
-                       respond = std::move(respond)](Response res) {
-    LogScope scope(fields);
-    res.set("X-Request-ID", id);
-    if (head && !res.body().empty()) {
-      // HEAD: the headers of the GET, with the length of the body it omits.
-      res.content_length(res.body().size());
-      res.body().clear();
-    }
-    const unsigned code = res.result_int();
-    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    if (ctx_.observe) ctx_.observe(route_name, code, seconds);
-    // Server errors of the API are worth a line; probes answering 503
-    // (starting, database down) are not: the replica logs why itself.
-    const bool probe = route_name == kRouteReadyz || route_name == kRouteHealthz;
-    if (code >= 500 && !probe) {
-      spdlog::info("HTTP {} {} -> {} in {:.1f} ms (client {})", method, path, code, seconds * 1000,
-                   peer);
-    } else {
-      spdlog::debug("HTTP {} {} -> {} in {:.1f} ms (client {})", method, path, code, seconds * 1000,
-                    peer);
-    }
-    respond(std::move(res));
-  };
-  route(std::move(req), route_name, peer, std::move(wrapped));
+  const std::string_view target(req.target().data(), req.target().size());
+  const std::string_view path = target.substr(0, target.find('?'));
+  const RouteSpec* spec = match_route(path);
+  Reply reply(*this, std::move(respond), std::move(fields), spec != nullptr ? spec->path : kNoRoute,
+              req.method() == verb::head, std::string(req.method_string()), std::string(path), peer,
+              started);
+  route(std::move(req), spec, peer, std::move(reply));
 }
 
-void Api::route(Request&& req, const std::string& route, const std::string& peer,
-                Responder respond) {
+void Api::route(Request&& req, const RouteSpec* spec, const std::string& peer, Reply reply) {
+  // Parse: the target, its route, the method.
   const unsigned version = req.version();
   auto target = parse_target(std::string_view(req.target().data(), req.target().size()));
   if (!target) {
-    return respond(error(status::bad_request, "bad_query",
-                         "malformed percent-encoding in the query", version));
+    return reply(error(status::bad_request, "bad_query", "malformed percent-encoding in the query",
+                       version));
   }
-  if (route == kRouteNone) {
-    return respond(error(status::not_found, "no_route", "no route for " + target->path, version));
+  if (spec == nullptr) {
+    return reply(error(status::not_found, "no_route", "no route for " + target->path, version));
   }
-  const RouteSpec& spec = *match_route(target->path);
-  const std::string method(req.method_string());
-  if (std::find(spec.methods.begin(), spec.methods.end(), method) == spec.methods.end()) {
-    return respond(method_not_allowed(version, join(spec.methods)));
+  const auto method_string = req.method_string();
+  const std::string_view method(method_string.data(), method_string.size());
+  if (std::find(spec->methods.begin(), spec->methods.end(), method) == spec->methods.end()) {
+    return reply(method_not_allowed(version, join(spec->methods)));
   }
 
   // Probes and metrics: always open, never limited.
-  if (route == kRouteHealthz) return respond(json_ok(version, {{"status", "ok"}}));
-  if (route == kRouteReadyz) {
-    if (auto reason = ctx_.view.not_ready_reason()) {
-      return respond(error(status::service_unavailable, "not_ready", *reason, version));
-    }
-    return respond(json_ok(version, {{"status", "ready"}}));
-  }
-  if (route == kRouteMetrics) {
-    Response res{status::ok, version};
-    res.set(beast_http::field::content_type, "text/plain; version=0.0.4");
-    res.body() = ctx_.metrics ? ctx_.metrics() : std::string();
-    return respond(std::move(res));
-  }
+  const std::string& route = spec->path;
+  if (route == kRouteHealthz) return reply(json_ok(version, {{"status", "ok"}}));
+  if (route == kRouteReadyz) return reply(readyz_response(version));
+  if (route == kRouteMetrics) return reply(metrics_response(version));
 
+  // Guard, then the route's handler.
+  if (auto refused = guard(req, peer)) return reply(std::move(*refused));
+  if (route == kRouteStatus) return reply(status_response(version));
+  if (route == kRouteKey) return handle_key(std::move(req), *target, std::move(reply));
+  handle_list(req, *target, std::move(reply));
+}
+
+std::optional<Response> Api::guard(const Request& req, const std::string& peer) {
+  const unsigned version = req.version();
   const bool writing = req.method() == verb::put || req.method() == verb::delete_;
   const std::string& token = writing ? settings_.write_token : settings_.read_token;
   if (!token.empty()) {
@@ -199,7 +242,7 @@ void Api::route(Request&& req, const std::string& route, const std::string& peer
                                    : "this read needs a valid bearer token",
                            version);
       res.set(beast_http::field::www_authenticate, "Bearer realm=\"kvstream\"");
-      return respond(std::move(res));
+      return res;
     }
   }
   if (auto wait = rate_.admit(peer, Clock::now())) {
@@ -208,290 +251,325 @@ void Api::route(Request&& req, const std::string& route, const std::string& peer
         error(status::too_many_requests, "rate_limited",
               "too many requests; retry after " + std::to_string(seconds) + " s", version);
     res.set(beast_http::field::retry_after, std::to_string(std::max<int64_t>(1, seconds)));
-    return respond(std::move(res));
+    return res;
   }
+  return std::nullopt;
+}
 
-  if (route == kRouteStatus) return respond(status_response(version));
-
-  // The wait of read-your-writes and of ?wait=applied.
-  std::chrono::milliseconds wait = settings_.default_wait;
-  if (auto it = target->query.find("timeout_ms"); it != target->query.end()) {
+std::optional<Response> Api::parse_wait(const Target& target, unsigned version,
+                                        std::chrono::milliseconds& wait) const {
+  wait = settings_.default_wait;
+  if (auto it = target.query.find("timeout_ms"); it != target.query.end()) {
     auto ms = parse_count(it->second);
     if (!ms) {
-      return respond(error(status::bad_request, "bad_timeout",
-                           "timeout_ms must be a non-negative integer of milliseconds", version));
+      return error(status::bad_request, "bad_timeout",
+                   "timeout_ms must be a non-negative integer of milliseconds", version);
     }
     wait = std::min<std::chrono::milliseconds>(
         settings_.max_wait, std::chrono::milliseconds(std::min<uint64_t>(*ms, uint64_t{1} << 40)));
   }
+  return std::nullopt;
+}
 
-  std::string key;
-  if (route == kRouteKey) {
-    auto decoded = percent_decode(std::string_view(target->path).substr(kKeyRoutePrefix.size()));
-    if (!decoded) {
-      return respond(
-          error(status::bad_request, "bad_key", "malformed percent-encoding in the key", version));
-    }
-    if (auto invalid = schema::validate_key(*decoded, settings_.limits)) {
-      return respond(error(status::bad_request, schema::reason_code(invalid->reason),
-                           invalid->message, version));
-    }
-    key = std::move(*decoded);
+std::optional<Response> Api::parse_key(const Target& target, unsigned version,
+                                       std::string& key) const {
+  auto decoded = percent_decode(std::string_view(target.path).substr(kKeyRoutePrefix.size()));
+  if (!decoded) {
+    return error(status::bad_request, "bad_key", "malformed percent-encoding in the key", version);
   }
-
-  if (writing) {
-    bool wait_applied = false;
-    if (auto it = target->query.find("wait"); it != target->query.end()) {
-      if (it->second != "applied") {
-        return respond(
-            error(status::bad_request, "bad_wait", "wait must be 'applied' (or absent)", version));
-      }
-      wait_applied = true;
-    }
-    return write(std::move(req), std::move(key), wait_applied, wait, std::move(respond));
+  if (auto invalid = schema::validate_key(*decoded, settings_.limits)) {
+    return error(status::bad_request, schema::reason_code(invalid->reason), invalid->message,
+                 version);
   }
+  key = std::move(*decoded);
+  return std::nullopt;
+}
 
-  // A read: its minimum positions, if any.
+std::optional<Response> Api::parse_min_positions(const Request& req, const Target& target,
+                                                 std::vector<Position>& positions) const {
+  const unsigned version = req.version();
   std::string min_position;
-  if (auto it = target->query.find("min_position"); it != target->query.end()) {
+  if (auto it = target.query.find("min_position"); it != target.query.end()) {
     min_position = it->second;
   } else {
     min_position = std::string(req["X-KV-Min-Position"]);
   }
+  if (min_position.empty()) return std::nullopt;
+  auto parsed = parse_positions(min_position);
+  if (!parsed) {
+    return error(status::bad_request, "bad_min_position",
+                 "min_position must be partition:offset[,partition:offset...]", version);
+  }
+  const int32_t partitions = ctx_.status.partition_count();
+  for (const Position& p : *parsed) {
+    if (partitions > 0 && p.partition >= partitions) {
+      return error(status::bad_request, "bad_min_position",
+                   "partition " + std::to_string(p.partition) + " does not exist; the topic has " +
+                       std::to_string(partitions),
+                   version);
+    }
+  }
+  positions = std::move(*parsed);
+  return std::nullopt;
+}
+
+std::optional<Response> Api::parse_listing(const Target& target, unsigned version,
+                                           Read& read) const {
+  read.list = true;
+  read.limit = settings_.list_default_limit;
+  if (auto it = target.query.find("prefix"); it != target.query.end()) read.prefix = it->second;
+  if (auto it = target.query.find("after"); it != target.query.end()) read.after = it->second;
+  if (auto it = target.query.find("limit"); it != target.query.end()) {
+    auto n = parse_count(it->second);
+    if (!n || *n == 0) {
+      return error(status::bad_request, "bad_limit",
+                   "limit must be a positive integer (at most " +
+                       std::to_string(settings_.list_max_limit) + " are returned)",
+                   version);
+    }
+    read.limit = static_cast<size_t>(std::min<uint64_t>(*n, settings_.list_max_limit));
+  }
+  for (const std::string* s : {&read.prefix, &read.after}) {
+    if (s->find('\0') != std::string::npos || !schema::is_valid_utf8(*s) ||
+        s->size() > settings_.limits.max_key_bytes) {
+      return error(status::bad_request, "bad_query",
+                   "prefix and after must be UTF-8 without NUL, at most " +
+                       std::to_string(settings_.limits.max_key_bytes) + " bytes",
+                   version);
+    }
+  }
+  return std::nullopt;
+}
+
+void Api::handle_key(Request&& req, const Target& target, Reply reply) {
+  const unsigned version = req.version();
+  std::chrono::milliseconds wait{};
+  if (auto bad = parse_wait(target, version, wait)) return reply(std::move(*bad));
+  std::string key;
+  if (auto bad = parse_key(target, version, key)) return reply(std::move(*bad));
+  if (req.method() == verb::put || req.method() == verb::delete_) {
+    bool wait_applied = false;
+    if (auto it = target.query.find("wait"); it != target.query.end()) {
+      if (it->second != "applied") {
+        return reply(
+            error(status::bad_request, "bad_wait", "wait must be 'applied' (or absent)", version));
+      }
+      wait_applied = true;
+    }
+    return write(std::move(req), std::move(key), wait_applied, wait, std::move(reply));
+  }
   std::vector<Position> positions;
-  if (!min_position.empty()) {
-    auto parsed = parse_positions(min_position);
-    if (!parsed) {
-      return respond(error(status::bad_request, "bad_min_position",
-                           "min_position must be partition:offset[,partition:offset...]", version));
-    }
-    const int32_t partitions = ctx_.view.partition_count();
-    for (const Position& p : *parsed) {
-      if (partitions > 0 && p.partition >= partitions) {
-        return respond(error(status::bad_request, "bad_min_position",
-                             "partition " + std::to_string(p.partition) +
-                                 " does not exist; the topic has " + std::to_string(partitions),
-                             version));
-      }
-    }
-    positions = std::move(*parsed);
-  }
-
-  std::function<void()> read;
-  if (route == kRouteKey) {
-    std::string if_none_match(req[beast_http::field::if_none_match]);
-    read = [this, version, key = std::move(key), if_none_match = std::move(if_none_match),
-            respond]() mutable {
-      get_key(version, std::move(key), std::move(if_none_match), std::move(respond));
-    };
-  } else {
-    std::string prefix, after;
-    size_t limit = settings_.list_default_limit;
-    if (auto it = target->query.find("prefix"); it != target->query.end()) prefix = it->second;
-    if (auto it = target->query.find("after"); it != target->query.end()) after = it->second;
-    if (auto it = target->query.find("limit"); it != target->query.end()) {
-      auto n = parse_count(it->second);
-      if (!n || *n == 0) {
-        return respond(error(status::bad_request, "bad_limit",
-                             "limit must be a positive integer (at most " +
-                                 std::to_string(settings_.list_max_limit) + " are returned)",
-                             version));
-      }
-      limit = static_cast<size_t>(std::min<uint64_t>(*n, settings_.list_max_limit));
-    }
-    for (const std::string* s : {&prefix, &after}) {
-      if (s->find('\0') != std::string::npos || !schema::is_valid_utf8(*s) ||
-          s->size() > settings_.limits.max_key_bytes) {
-        return respond(error(status::bad_request, "bad_query",
-                             "prefix and after must be UTF-8 without NUL, at most " +
-                                 std::to_string(settings_.limits.max_key_bytes) + " bytes",
-                             version));
-      }
-    }
-    read = [this, version, prefix = std::move(prefix), after = std::move(after), limit,
-            respond]() mutable {
-      list(version, std::move(prefix), std::move(after), limit, std::move(respond));
-    };
-  }
-  if (positions.empty()) return read();
-  ctx_.waiter.wait(positions, Clock::now() + wait,
-                   [version, positions, read = std::move(read), respond](bool applied) {
-                     if (applied) return read();
-                     json pending = json::array();
-                     for (const Position& p : positions) pending.push_back(to_string(p));
-                     Response res{status::gateway_timeout, version};
-                     res.set(beast_http::field::content_type, "application/json");
-                     res.body() = json{
-                         {"error", "not_yet_applied"},
-                         {"message",
-                          "the requested positions were not applied within the "
-                          "wait; retry, or wait longer with timeout_ms"},
-                         {"min_position",
-                          pending}}.dump();
-                     respond(std::move(res));
-                   });
+  if (auto bad = parse_min_positions(req, target, positions)) return reply(std::move(*bad));
+  Read read;
+  read.key = std::move(key);
+  read.if_none_match = std::string(req[beast_http::field::if_none_match]);
+  read_when_applied(version, std::move(positions), wait, std::move(read), std::move(reply));
 }
 
-void Api::get_key(unsigned version, std::string key, std::string if_none_match, Responder respond) {
-  const int32_t partition = source::partition_for_key(key, ctx_.view.partition_count());
-  const bool cacheable = ctx_.cache != nullptr && partition >= 0;
-  if (cacheable) {
-    if (auto row = ctx_.cache->lookup(key, partition)) {
-      const bool degraded = !ctx_.view.database_ok() || breaker_.open(Clock::now());
-      return respond(value_response(version, *row, "hit", degraded, if_none_match));
-    }
-  }
-  if (!breaker_.allow(Clock::now())) return respond(database_unavailable(version, true));
-  std::optional<cache::ReadTicket> ticket;
-  if (cacheable) ticket = ctx_.cache->begin_read(key, partition);
-  boost::asio::post(ctx_.db_executor,
-                    [this, version, partition, ticket, key = std::move(key),
-                     if_none_match = std::move(if_none_match), respond = std::move(respond),
-                     fields = current_log_fields()]() {
-                      LogScope scope(fields);
-                      std::optional<store::StoredRow> stored;
-                      try {
-                        stored = ctx_.reads.get(key);
-                        breaker_.success();
-                      } catch (const Error& e) {
-                        breaker_.failure(Clock::now());
-                        spdlog::warn("read of a key failed: {}", e.what());
-                        return respond(database_unavailable(version, false));
-                      }
-                      cache::CachedRow row;
-                      if (stored) {
-                        row.value = std::move(stored->value);
-                        row.content_type = std::move(stored->content_type);
-                        row.partition = stored->position.partition;
-                        row.offset = stored->position.offset;
-                      } else {
-                        row.partition = partition;
-                        row.offset = cache::kAbsentOffset;
-                      }
-                      Response res = value_response(version, row, "miss", false, if_none_match);
-                      if (ticket && row.partition == partition)
-                        ctx_.cache->fill(*ticket, key, std::move(row));
-                      respond(std::move(res));
-                    });
+void Api::handle_list(const Request& req, const Target& target, Reply reply) {
+  const unsigned version = req.version();
+  std::chrono::milliseconds wait{};
+  if (auto bad = parse_wait(target, version, wait)) return reply(std::move(*bad));
+  std::vector<Position> positions;
+  if (auto bad = parse_min_positions(req, target, positions)) return reply(std::move(*bad));
+  Read read;
+  if (auto bad = parse_listing(target, version, read)) return reply(std::move(*bad));
+  read_when_applied(version, std::move(positions), wait, std::move(read), std::move(reply));
 }
 
-void Api::list(unsigned version, std::string prefix, std::string after, size_t limit,
-               Responder respond) {
-  if (!breaker_.allow(Clock::now())) return respond(database_unavailable(version, true));
-  boost::asio::post(
-      ctx_.db_executor, [this, version, prefix = std::move(prefix), after = std::move(after), limit,
-                         respond = std::move(respond), fields = current_log_fields()]() {
-        LogScope scope(fields);
-        std::vector<store::ListedRow> rows;
-        try {
-          // One more than asked: whether there is a next page.
-          rows = ctx_.reads.list(prefix, after, limit + 1);
-          breaker_.success();
-        } catch (const Error& e) {
-          breaker_.failure(Clock::now());
-          spdlog::warn("listing keys failed: {}", e.what());
-          return respond(database_unavailable(version, false));
-        }
-        const bool more = rows.size() > limit;
-        if (more) rows.resize(limit);
-        json items = json::array();
-        for (auto& r : rows) {
-          json item = {{"key", r.key},
-                       {"content_type",
-                        r.content_type.empty() ? "application/octet-stream" : r.content_type},
-                       {"position", to_string(r.position)},
-                       {"updated_at", r.updated_at}};
-          if (schema::is_valid_utf8(r.value)) {
-            item["value"] = std::move(r.value);
-            item["value_encoding"] = "utf-8";
-          } else {
-            item["value"] = base64(r.value);
-            item["value_encoding"] = "base64";
-          }
-          items.push_back(std::move(item));
-        }
-        json body = {{"items", std::move(items)}};
-        body["next_after"] = more ? json(rows.back().key) : json(nullptr);
-        respond(json_ok(version, body));
+void Api::read_when_applied(unsigned version, std::vector<Position> positions,
+                            std::chrono::milliseconds wait, Read read, Reply reply) {
+  if (positions.empty()) return this->read(version, std::move(read), std::move(reply));
+  // The waiter's callbacks are copyable: the reply is shared with it.
+  auto shared = std::make_shared<std::pair<Read, Reply>>(std::move(read), std::move(reply));
+  ctx_.waiter.wait(
+      positions, Clock::now() + wait, [this, version, positions, shared](bool applied) {
+        if (applied)
+          return this->read(version, std::move(shared->first), std::move(shared->second));
+        json pending = json::array();
+        for (const Position& p : positions) pending.push_back(to_string(p));
+        Response res{status::gateway_timeout, version};
+        res.set(beast_http::field::content_type, "application/json");
+        res.body() = json{
+            {"error", "not_yet_applied"},
+            {"message",
+             "the requested positions were not applied within the "
+             "wait; retry, or wait longer with timeout_ms"},
+            {"min_position",
+             pending}}.dump();
+        shared->second(std::move(res));
       });
 }
 
+Response Api::readyz_response(unsigned version) const {
+  if (auto reason = ctx_.status.not_ready_reason()) {
+    return error(status::service_unavailable, "not_ready", *reason, version);
+  }
+  return json_ok(version, {{"status", "ready"}});
+}
+
+Response Api::metrics_response(unsigned version) const {
+  Response res{status::ok, version};
+  res.set(beast_http::field::content_type, "text/plain; version=0.0.4");
+  res.body() = ctx_.metrics ? ctx_.metrics() : std::string();
+  return res;
+}
+
+void Api::read(unsigned version, Read read, Reply reply) {
+  if (read.list) {
+    return list(version, std::move(read.prefix), std::move(read.after), read.limit,
+                std::move(reply));
+  }
+  get_key(version, std::move(read.key), std::move(read.if_none_match), std::move(reply));
+}
+
+void Api::get_key(unsigned version, std::string key, std::string if_none_match, Reply reply) {
+  if (auto row = ctx_.view.cached(key)) {
+    const bool degraded = !ctx_.status.database_ok() || breaker_.open(Clock::now());
+    return reply(value_response(version, *row, "hit", degraded, if_none_match));
+  }
+  if (!breaker_.allow(Clock::now())) return reply(database_unavailable(version, true));
+  // The view's callback is copyable: the reply is shared with it.
+  auto shared = std::make_shared<Reply>(std::move(reply));
+  ctx_.view.read(std::move(key), [this, version, if_none_match = std::move(if_none_match), shared](
+                                     std::shared_ptr<const view::Row> row, const Error* error) {
+    LogScope scope(shared->fields());
+    if (error != nullptr) {
+      breaker_.failure(Clock::now());
+      spdlog::warn("read of a key failed: {}", error->what());
+      return (*shared)(database_unavailable(version, false));
+    }
+    breaker_.success();
+    (*shared)(value_response(version, *row, "miss", false, if_none_match));
+  });
+}
+
+void Api::list(unsigned version, std::string prefix, std::string after, size_t limit, Reply reply) {
+  if (!breaker_.allow(Clock::now())) return reply(database_unavailable(version, true));
+  boost::asio::post(ctx_.db_executor, [this, version, prefix = std::move(prefix),
+                                       after = std::move(after), limit,
+                                       reply = std::move(reply)]() mutable {
+    LogScope scope(reply.fields());
+    std::vector<view::ListedRow> rows;
+    try {
+      // One more than asked: whether there is a next page.
+      rows = ctx_.view.list(prefix, after, limit + 1);
+      breaker_.success();
+    } catch (const Error& e) {
+      breaker_.failure(Clock::now());
+      spdlog::warn("listing keys failed: {}", e.what());
+      return reply(database_unavailable(version, false));
+    }
+    const bool more = rows.size() > limit;
+    if (more) rows.resize(limit);
+    json items = json::array();
+    for (auto& r : rows) {
+      json item = {
+          {"key", r.key},
+          {"content_type", r.content_type.empty() ? "application/octet-stream" : r.content_type},
+          {"position", to_string(r.position)},
+          {"updated_at", r.updated_at}};
+      if (schema::is_valid_utf8(r.value)) {
+        item["value"] = std::move(r.value);
+        item["value_encoding"] = "utf-8";
+      } else {
+        item["value"] = base64(r.value);
+        item["value_encoding"] = "base64";
+      }
+      items.push_back(std::move(item));
+    }
+    json body = {{"items", std::move(items)}};
+    body["next_after"] = more ? json(rows.back().key) : json(nullptr);
+    reply(json_ok(version, body));
+  });
+}
+
 void Api::write(Request&& req, std::string key, bool wait_applied, std::chrono::milliseconds wait,
-                Responder respond) {
+                Reply reply) {
   const unsigned version = req.version();
   if (ctx_.writer == nullptr) {
-    return respond(error(status::service_unavailable, "writes_unavailable",
-                         "this replica does not publish writes", version));
+    return reply(error(status::service_unavailable, "writes_unavailable",
+                       "this replica does not publish writes", version));
   }
   const bool put = req.method() == verb::put;
   schema::EncodeOptions options;
   if (put) options.content_type = std::string(req[beast_http::field::content_type]);
   // The request's trace context goes with the event, so that the replica
   // applying it logs the same trace id.
-  if (!current_log_fields().trace_id.empty()) options.traceparent = std::string(req["traceparent"]);
+  if (!reply.fields().trace_id.empty()) options.traceparent = std::string(req["traceparent"]);
   std::string value = put ? std::move(req.body()) : std::string();
   const auto deadline = Clock::now() + wait;
-  // Publishing may block while librdkafka's queue is full: not on an I/O
-  // thread.
-  boost::asio::post(
-      ctx_.db_executor,
-      [this, version, put, wait_applied, deadline, key = std::move(key), value = std::move(value),
-       options = std::move(options), respond, fields = current_log_fields()]() {
-        LogScope publish_scope(fields);
-        auto delivered = [this, version, put, wait_applied, deadline, respond,
-                          fields](const producer::Delivery& d) {
-          LogScope scope(fields);
-          if (!d.ok()) {
-            spdlog::warn("publishing a {} failed: {}", put ? "PUT" : "DELETE", *d.error);
-            Response res = error(status::service_unavailable, "publish_failed",
-                                 "Kafka did not take the event: " + *d.error, version);
-            res.set(beast_http::field::retry_after, "1");
-            return respond(std::move(res));
-          }
-          const std::string position = to_string(d.position);
-          auto answer = [version, position](status code, const char* state) {
-            Response res = json_ok(version, {{"position", position}, {"status", state}}, code);
-            res.set("X-KV-Position", position);
-            return res;
-          };
-          if (!wait_applied) return respond(answer(status::accepted, "accepted"));
-          ctx_.waiter.wait({d.position}, deadline, [=](bool applied) {
-            if (applied) return respond(answer(put ? status::created : status::ok, "applied"));
-            Response res{status::gateway_timeout, version};
-            res.set(beast_http::field::content_type, "application/json");
-            res.set("X-KV-Position", position);
-            res.body() = json{
-                {"error", "not_yet_applied"},
-                {"message", "the event was published at " + position +
-                                " but not applied within the wait; read with min_position to "
-                                "see it"},
-                {"position",
-                 position}}.dump();
-            respond(std::move(res));
-          });
-        };
-        std::optional<schema::ValidationError> invalid;
-        try {
-          invalid = put ? ctx_.writer->put(key, value, options, delivered)
-                        : ctx_.writer->del(key, options, delivered);
-        } catch (const Error& e) {
-          spdlog::warn("publishing failed: {}", e.what());
-          Response res = error(status::service_unavailable, "publish_failed",
-                               std::string("the event could not be queued: ") + e.what(), version);
-          res.set(beast_http::field::retry_after, "1");
-          return respond(std::move(res));
-        }
-        if (invalid) {
-          const bool too_large = invalid->reason == schema::Reason::kValueTooLarge;
-          respond(error(too_large ? status::payload_too_large : status::bad_request,
-                        schema::reason_code(invalid->reason), invalid->message, version));
-        }
-      });
+  // The delivery callback is copyable: the reply is shared with it.
+  auto shared = std::make_shared<Reply>(std::move(reply));
+  LogFields fields = shared->fields();
+  producer::DeliveryCallback delivered = [this, version, put, wait_applied, deadline,
+                                          shared](const producer::Delivery& d) {
+    LogScope scope(shared->fields());
+    if (!d.ok()) {
+      spdlog::warn("publishing a {} failed: {}", put ? "PUT" : "DELETE", *d.error);
+      Response res = error(status::service_unavailable, "publish_failed",
+                           "Kafka did not take the event: " + *d.error, version);
+      res.set(beast_http::field::retry_after, "1");
+      return (*shared)(std::move(res));
+    }
+    const std::string position = to_string(d.position);
+    auto answer = [version, position](status code, const char* state) {
+      Response res = json_ok(version, {{"position", position}, {"status", state}}, code);
+      res.set("X-KV-Position", position);
+      return res;
+    };
+    if (!wait_applied) return (*shared)(answer(status::accepted, "accepted"));
+    ctx_.waiter.wait({d.position}, deadline, [=](bool applied) {
+      if (applied) return (*shared)(answer(put ? status::created : status::ok, "applied"));
+      Response res{status::gateway_timeout, version};
+      res.set(beast_http::field::content_type, "application/json");
+      res.set("X-KV-Position", position);
+      res.body() = json{
+          {"error", "not_yet_applied"},
+          {"message", "the event was published at " + position +
+                          " but not applied within the wait; read with "
+                          "min_position to see it"},
+          {"position",
+           position}}.dump();
+      (*shared)(std::move(res));
+    });
+  };
+  // Hands the event to librdkafka; false when its queue is full and
+  // `when_full` says not to wait. Every other outcome is answered.
+  auto publish = [this, version, put, key = std::move(key), value = std::move(value),
+                  options = std::move(options), delivered, shared](producer::WhenFull when_full) {
+    std::optional<schema::ValidationError> invalid;
+    try {
+      invalid = put ? ctx_.writer->put(key, value, options, delivered, when_full)
+                    : ctx_.writer->del(key, options, delivered, when_full);
+    } catch (const Error& e) {
+      if (e.retryable() && when_full == producer::WhenFull::kRefuse) return false;
+      spdlog::warn("publishing failed: {}", e.what());
+      Response res = error(status::service_unavailable, "publish_failed",
+                           std::string("the event could not be queued: ") + e.what(), version);
+      res.set(beast_http::field::retry_after, "1");
+      (*shared)(std::move(res));
+      return true;
+    }
+    if (invalid) {
+      const bool too_large = invalid->reason == schema::Reason::kValueTooLarge;
+      (*shared)(error(too_large ? status::payload_too_large : status::bad_request,
+                      schema::reason_code(invalid->reason), invalid->message, version));
+    }
+    return true;
+  };
+  // Queued at once on this thread when librdkafka has room (it then never
+  // blocks); a full queue is waited for on a db_executor thread, not here.
+  if (publish(producer::WhenFull::kRefuse)) return;
+  boost::asio::post(ctx_.db_executor, [publish = std::move(publish), fields]() mutable {
+    LogScope scope(fields);
+    publish(producer::WhenFull::kWait);
+  });
 }
 
 Response Api::status_response(unsigned version) const {
-  const auto applied = ctx_.view.applied();
-  const auto ends = ctx_.view.end_offsets();
+  const auto applied = ctx_.status.applied();
+  const auto ends = ctx_.status.end_offsets();
   json partitions = json::array();
   for (const auto& [p, next] : applied) {
     json entry = {{"partition", p}, {"next_offset", next}};
@@ -506,17 +584,16 @@ Response Api::status_response(unsigned version) const {
   }
   json body = {{"version", settings_.version},
                {"topic", settings_.topic},
-               {"group_joined", ctx_.view.joined()},
-               {"database_ok", ctx_.view.database_ok()},
-               {"partition_count", ctx_.view.partition_count()},
+               {"group_joined", ctx_.status.joined()},
+               {"database_ok", ctx_.status.database_ok()},
+               {"partition_count", ctx_.status.partition_count()},
                {"partitions", std::move(partitions)}};
-  if (ctx_.cache) {
-    const auto s = ctx_.cache->stats();
-    body["cache"] = {{"entries", s.entries},
-                     {"bytes", s.bytes},
-                     {"hits", s.hits},
-                     {"misses", s.misses},
-                     {"evictions", s.evictions}};
+  if (const auto s = ctx_.view.cache_stats()) {
+    body["cache"] = {{"entries", s->entries},
+                     {"bytes", s->bytes},
+                     {"hits", s->hits},
+                     {"misses", s->misses},
+                     {"evictions", s->evictions}};
   } else {
     body["cache"] = nullptr;
   }

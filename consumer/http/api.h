@@ -26,25 +26,32 @@
 // Retry-After; database reads go through a circuit breaker that answers 503
 // at once after repeated failures, until the database answers again.
 //
-// Thread-safe. Database reads and publishing run on `db_executor` threads,
-// waits on the PositionWaiter's thread; no I/O thread blocks.
+// Thread-safe. A cache hit is answered on the I/O thread that read the
+// request, without a hand-off and without locks beyond the cache shard's; a
+// cache miss is read from the database by the I/O threads too,
+// asynchronously (view::CachedView, whose reader answers there). A write is
+// handed to the Publisher there too, unless its queue is full (then a
+// `db_executor` thread waits for room). Listings run on `db_executor` threads, waits on the
+// PositionWaiter's thread; no I/O thread blocks.
 #pragma once
 
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "apply/applied_view.h"
-#include "cache/view_cache.h"
+#include "common/logging.h"
 #include "http/guards.h"
 #include "http/position_waiter.h"
 #include "http/request.h"
 #include "http/server.h"
-#include "producer/producer.h"
+#include "http/url.h"
+#include "producer/publisher.h"
 #include "schema/codec.h"
-#include "store/pg_reader.h"
+#include "view/cached_view.h"
+#include "view/replica_status.h"
 
 namespace kvstream::http {
 
@@ -70,15 +77,15 @@ struct ApiSettings {
 
 // Everything the API reads from or writes to; owned by the service.
 struct ApiContext {
-  store::PgReadPool& reads;
-  const apply::AppliedView& view;
-  boost::asio::thread_pool& db_executor;
+  view::CachedView& view;  // keys (cache, then database), listings
+  const view::ReplicaStatus& status;
+  boost::asio::thread_pool& db_executor;  // listings; writes while the queue is full
   PositionWaiter& waiter;
-  cache::ViewCache* cache = nullptr;     // null: no caching
-  producer::Producer* writer = nullptr;  // null: PUT and DELETE answer 503
-  std::function<std::string()> metrics;  // Prometheus text for /metrics
-  // Called once per answered request: route template, status, seconds.
-  std::function<void(const std::string&, unsigned, double)> observe;
+  producer::Publisher* writer = nullptr;  // null: PUT and DELETE answer 503
+  std::function<std::string()> metrics;   // Prometheus text for /metrics
+  // Called once per answered request, on the answering thread: route
+  // template, status, seconds. Should not block.
+  std::function<void(std::string_view, unsigned, double)> observe;
 };
 
 class Api {
@@ -88,15 +95,70 @@ class Api {
   void handle(Request&& req, const std::string& peer, Responder respond);
 
  private:
-  // `respond` of the handlers below already adds the request id, observes
-  // and logs.
-  void route(Request&& req, const std::string& route, const std::string& peer, Responder respond);
-  void get_key(unsigned version, std::string key, std::string if_none_match, Responder respond);
-  void list(unsigned version, std::string prefix, std::string after, size_t limit,
-            Responder respond);
-  void write(Request&& req, std::string key, bool wait_applied, std::chrono::milliseconds wait,
-             Responder respond);
+  // The answer to one request: adds what every answer carries (its request
+  // id; a HEAD answer loses its body), observes and logs it, and hands it to
+  // the server. Move-only; call it exactly once.
+  class Reply {
+   public:
+    Reply(Api& api, Responder respond, LogFields fields, const std::string& route, bool head,
+          std::string method, std::string path, std::string peer, Clock::time_point started);
+    Reply(Reply&&) = default;
+    Reply& operator=(Reply&&) = default;
+
+    void operator()(Response res);
+    // The request id and trace id, for log lines about this request.
+    const LogFields& fields() const { return fields_; }
+
+   private:
+    Api* api_;
+    Responder respond_;
+    LogFields fields_;
+    const std::string* route_;  // a route template of api_routes(), or kNoRoute
+    bool head_;
+    std::string method_, path_;
+    std::string peer_;
+    Clock::time_point started_;
+  };
+
+  // What a read asks for, once its parameters are checked.
+  struct Read {
+    bool list = false;
+    std::string key, if_none_match;  // GET /v1/kv/{key}
+    std::string prefix, after;       // GET /v1/kv
+    size_t limit = 0;
+  };
+
+  // parse (target, route, method) -> probes -> guard -> the route's handler.
+  void route(Request&& req, const RouteSpec* spec, const std::string& peer, Reply reply);
+  // Bearer token and rate limit: the refusal, or nullopt to go on.
+  std::optional<Response> guard(const Request& req, const std::string& peer);
+
+  // Parameters of the routes: each returns the 400 answer when its
+  // parameter is malformed, else sets its output and returns nullopt.
+  std::optional<Response> parse_wait(const Target& target, unsigned version,
+                                     std::chrono::milliseconds& wait) const;
+  std::optional<Response> parse_key(const Target& target, unsigned version, std::string& key) const;
+  std::optional<Response> parse_min_positions(const Request& req, const Target& target,
+                                              std::vector<Position>& positions) const;
+  std::optional<Response> parse_listing(const Target& target, unsigned version, Read& read) const;
+
+  // The handlers: /v1/kv/{key} (GET, HEAD, PUT, DELETE) and /v1/kv.
+  void handle_key(Request&& req, const Target& target, Reply reply);
+  void handle_list(const Request& req, const Target& target, Reply reply);
+  Response readyz_response(unsigned version) const;
+  Response metrics_response(unsigned version) const;
   Response status_response(unsigned version) const;
+
+  // Reads once `positions` are applied (at once if empty), or answers 504.
+  void read_when_applied(unsigned version, std::vector<Position> positions,
+                         std::chrono::milliseconds wait, Read read, Reply reply);
+  void read(unsigned version, Read read, Reply reply);
+  void get_key(unsigned version, std::string key, std::string if_none_match, Reply reply);
+  void list(unsigned version, std::string prefix, std::string after, size_t limit, Reply reply);
+  void write(Request&& req, std::string key, bool wait_applied, std::chrono::milliseconds wait,
+             Reply reply);
+
+  static const std::string kNoRoute;
 
   const ApiSettings settings_;
   ApiContext ctx_;

@@ -8,7 +8,7 @@
 
 namespace kvstream::http {
 
-PositionWaiter::PositionWaiter(const apply::AppliedView& view, DbPositions db,
+PositionWaiter::PositionWaiter(const view::ReplicaStatus& view, DbPositions db,
                                std::chrono::milliseconds db_interval)
     : view_(view), db_(std::move(db)), db_interval_(db_interval) {
   thread_ = std::thread([this] { run(); });
@@ -62,24 +62,18 @@ bool PositionWaiter::satisfied(const std::vector<Position>& positions,
 }
 
 void PositionWaiter::wait(std::vector<Position> positions, Clock::time_point deadline, Done done) {
-  bool applied = false;
-  bool queued = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
-      applied = satisfied(positions, merged());
-      if (!applied) {
-        waiters_.push_back(Waiter{std::move(positions), deadline, std::move(done)});
-        changed_ = true;
-        queued = true;
-      }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_ || satisfied(positions, merged())) {
+      const bool applied = !stopping_;  // already applied, or stopping
+      lock.unlock();
+      done(applied);
+      return;
     }
+    waiters_.push_back(Waiter{std::move(positions), deadline, std::move(done)});
+    changed_ = true;
   }
-  if (queued) {
-    wake_.notify_all();
-  } else {
-    done(applied);  // already applied, or stopping
-  }
+  wake_.notify_all();
 }
 
 void PositionWaiter::run() {

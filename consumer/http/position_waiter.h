@@ -4,9 +4,11 @@
 //
 // A position is applied when its partition's next offset to apply is past
 // it. This replica knows its own partitions' positions at once (the
-// AppliedView, which calls notify() on every change); the others' come from
+// ReplicaStatus, which calls notify() on every change); the others' come from
 // the database (kv_offsets), polled every `db_interval` while someone waits
-// on a partition that is not ours. Both are monotonic, so the larger wins.
+// on a partition that is not ours (one query serves every waiter, and none
+// runs while nobody waits on another replica's partition). Both are
+// monotonic, so the larger wins.
 //
 // One thread serves every waiter: it wakes on notify(), at the next deadline
 // and at the next database poll, and calls each waiter's callback exactly
@@ -25,8 +27,8 @@
 #include <thread>
 #include <vector>
 
-#include "apply/applied_view.h"
 #include "common/position.h"
+#include "view/replica_status.h"
 
 namespace kvstream::http {
 
@@ -37,8 +39,13 @@ class PositionWaiter {
   // Next offsets from the database, by partition; throws kvstream::Error.
   using DbPositions = std::function<std::map<int32_t, int64_t>()>;
 
-  PositionWaiter(const apply::AppliedView& view, DbPositions db,
-                 std::chrono::milliseconds db_interval = std::chrono::milliseconds(20));
+  PositionWaiter(const view::ReplicaStatus& view, DbPositions db,
+                 std::chrono::milliseconds db_interval = kDefaultDbInterval);
+
+  // Short: a write applied by another replica is seen within it, which is
+  // what such a wait adds (an apply takes a few milliseconds); and cheap: at
+  // most 500 small queries a second, only while such waits exist.
+  static constexpr std::chrono::milliseconds kDefaultDbInterval{2};
   ~PositionWaiter();
   PositionWaiter(const PositionWaiter&) = delete;
   PositionWaiter& operator=(const PositionWaiter&) = delete;
@@ -68,7 +75,7 @@ class PositionWaiter {
   // The local view merged with the last database poll (mu_ held).
   std::map<int32_t, int64_t> merged() const;
 
-  const apply::AppliedView& view_;
+  const view::ReplicaStatus& view_;
   const DbPositions db_;
   const std::chrono::milliseconds db_interval_;
 

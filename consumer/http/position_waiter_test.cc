@@ -31,7 +31,7 @@ struct FakeDb {
 };
 
 struct Fixture {
-  apply::AppliedView view;
+  view::ReplicaStatus view;
   FakeDb db;
   PositionWaiter waiter{view, [this] { return db.read(); }, 5ms};
   Fixture() {

@@ -2,10 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -14,6 +17,39 @@ namespace kvstream::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
+
+void serialize_header(const Response& res, std::string& out) {
+  // "HTTP/1.1 200 OK\r\n", then "Name: value\r\n" per field, then "\r\n";
+  // measured first, so the buffer grows at most once.
+  const auto reason = res.reason();
+  size_t size = 13 + reason.size() + 2 + 2;
+  for (const auto& field : res) size += field.name_string().size() + 2 + field.value().size() + 2;
+  out.resize(size);
+  char* p = out.data();
+  const auto put = [&p](const char* data, size_t n) {
+    std::memcpy(p, data, n);
+    p += n;
+  };
+  const auto digit = [](unsigned n) { return static_cast<char>('0' + n % 10); };
+  const unsigned version = res.version();
+  const unsigned code = res.result_int();
+  put("HTTP/", 5);
+  const char numbers[8] = {
+      digit(version / 10), '.', digit(version), ' ', digit(code / 100), digit(code / 10),
+      digit(code),         ' '};
+  put(numbers, sizeof numbers);
+  put(reason.data(), reason.size());
+  put("\r\n", 2);
+  for (const auto& field : res) {
+    const auto name = field.name_string();
+    const auto value = field.value();
+    put(name.data(), name.size());
+    put(": ", 2);
+    put(value.data(), value.size());
+    put("\r\n", 2);
+  }
+  put("\r\n", 2);
+}
 
 Response json_error(beast_http::status status, const std::string& code, const std::string& message,
                     unsigned version, bool keep_alive) {
@@ -27,12 +63,25 @@ Response json_error(beast_http::status status, const std::string& code, const st
 
 namespace {
 
-// One connection. Owned by shared_ptrs held by its pending operations.
-class Session : public std::enable_shared_from_this<Session> {
+// Bytes read from the socket at a time while waiting for a request.
+constexpr size_t kReadChunk = 4096;
+
+// A connection runs on a strand of its own, and its stream and socket carry
+// that strand in their type: Beast's and Asio's operations then track work
+// on the strand itself. (beast::tcp_stream's type-erased any_io_executor
+// allocates a copy of it for each such step, about 14 times per request.)
+using Strand = asio::strand<asio::io_context::executor_type>;
+using Stream = beast::basic_stream<tcp, Strand>;
+using Socket = asio::basic_stream_socket<tcp, Strand>;
+
+// One connection. Owned by shared_ptrs held by its pending operations and by
+// the Responder of the request being handled.
+class Session : public detail::ResponseSink, public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const ServerSettings& settings, const Handler& handler,
+  Session(Socket socket, const ServerSettings& settings, const Handler& handler,
           std::shared_ptr<std::atomic<size_t>> connections)
-      : stream_(std::move(socket)),
+      : strand_(socket.get_executor()),
+        stream_(std::move(socket)),
         settings_(settings),
         handler_(handler),
         connections_(std::move(connections)) {
@@ -41,22 +90,30 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!ec) peer_ = endpoint.address().to_string();
   }
 
-  ~Session() { connections_->fetch_sub(1); }
+  ~Session() override { connections_->fetch_sub(1); }
 
   void run() {
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::read, shared_from_this(), true));
+    asio::dispatch(strand_, [self = shared_from_this()] { self->read(true); });
   }
 
   // Answers one response and closes: used beyond the connection cap.
   void refuse() {
-    auto self = shared_from_this();
-    response_ = std::make_shared<Response>(
-        json_error(beast_http::status::service_unavailable, "too_many_connections",
-                   "the server is at its connection limit; retry shortly", 11, false));
-    stream_.expires_after(std::chrono::seconds(5));
-    beast_http::async_write(stream_, *response_,
-                            [self](beast::error_code, std::size_t) { self->close(); });
+    asio::dispatch(strand_, [self = shared_from_this()] {
+      self->write_final(
+          json_error(beast_http::status::service_unavailable, "too_many_connections",
+                     "the server is at its connection limit; retry shortly", 11, false),
+          std::chrono::seconds(5));
+    });
+  }
+
+  // The handler's answer. On the connection's strand (an answer given while
+  // handling, e.g. a cache hit) it is written at once; from another thread it
+  // is queued to the strand.
+  void respond(Response res) override {
+    if (strand_.running_in_this_thread()) return answer(std::move(res));
+    asio::post(strand_, [self = shared_from_this(), res = std::move(res)]() mutable {
+      self->answer(std::move(res));
+    });
   }
 
  private:
@@ -64,23 +121,50 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(settings_.header_limit));
     parser_->body_limit(settings_.body_limit);
-    if (first || buffer_.size() > 0) return read_request();
-    // Kept alive: wait (idle timeout) for the next request to begin; from its
-    // first byte, the read timeout bounds the whole request.
-    stream_.expires_after(settings_.idle_timeout);
+    // Parse a body that is already buffered along with the header.
+    parser_->eager(true);
+    if (buffer_.size() > 0) {
+      // A pipelined request: its bytes are here already.
+      stream_.expires_after(settings_.read_timeout);
+      return parse_buffered();
+    }
+    // The first request of a connection has the read timeout from the
+    // start; a kept-alive connection waits up to the idle timeout for the
+    // next request to begin, and from its first byte the read timeout bounds
+    // the whole request.
+    stream_.expires_after(first ? settings_.read_timeout : settings_.idle_timeout);
     stream_.async_read_some(
-        buffer_.prepare(4096),
-        beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
+        buffer_.prepare(kReadChunk),
+        beast::bind_front_handler(&Session::on_bytes, shared_from_this(), first));
   }
 
-  void on_first_bytes(beast::error_code ec, std::size_t n) {
+  void on_bytes(bool first, beast::error_code ec, std::size_t n) {
     if (ec) return on_read_error(ec);
     buffer_.commit(n);
-    read_request();
+    // A kept-alive connection's idle timeout becomes the read timeout, if
+    // more bytes are needed.
+    parse_buffered(!first);
   }
 
-  void read_request() {
-    stream_.expires_after(settings_.read_timeout);
+  // Parses what the buffer holds; a request that arrived whole is handled at
+  // once, otherwise Beast's asynchronous reads take over from the parser's
+  // state (which keeps what was parsed), with the read timeout restarted if
+  // `restart_timeout`.
+  void parse_buffered(bool restart_timeout = false) {
+    beast::error_code ec;
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == beast_http::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec) return on_read_error(ec);
+      if (used == 0) break;
+    }
+    if (parser_->is_done()) return on_read({}, 0);
+    if (restart_timeout) stream_.expires_after(settings_.read_timeout);
+    if (parser_->is_header_done()) return on_header({}, 0);
     beast_http::async_read_header(
         stream_, buffer_, *parser_,
         beast::bind_front_handler(&Session::on_header, shared_from_this()));
@@ -122,54 +206,62 @@ class Session : public std::enable_shared_from_this<Session> {
       return write_final(
           json_error(beast_http::status::payload_too_large, "body_too_large",
                      "the request body exceeds " + std::to_string(settings_.body_limit) + " bytes",
-                     11, false));
+                     11, false),
+          settings_.read_timeout);
     }
     if (ec == beast_http::error::header_limit) {
-      return write_final(json_error(
-          beast_http::status::request_header_fields_too_large, "headers_too_large",
-          "the request headers exceed " + std::to_string(settings_.header_limit) + " bytes", 11,
-          false));
+      return write_final(
+          json_error(
+              beast_http::status::request_header_fields_too_large, "headers_too_large",
+              "the request headers exceed " + std::to_string(settings_.header_limit) + " bytes", 11,
+              false),
+          settings_.read_timeout);
     }
     write_final(json_error(beast_http::status::bad_request, "bad_request",
-                           "malformed HTTP request: " + ec.message(), 11, false));
+                           "malformed HTTP request: " + ec.message(), 11, false),
+                settings_.read_timeout);
   }
 
   void on_read(beast::error_code ec, std::size_t) {
     if (ec) return on_read_error(ec);
     stream_.expires_never();
     Request req = parser_->release();
-    const unsigned version = req.version();
-    const bool keep_alive = req.keep_alive();
-    auto self = shared_from_this();
-    auto executor = stream_.get_executor();
-    handler_(std::move(req), peer_, [self, executor, version, keep_alive](Response res) {
-      res.version(version);
-      res.keep_alive(keep_alive && res.keep_alive());
-      // Inline when answered on the connection's strand (a cache hit), else
-      // queued to it.
-      asio::dispatch(executor,
-                     [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
-    });
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    handler_(std::move(req), peer_, Responder(shared_from_this()));
   }
 
-  void write(Response res) {
-    response_ = std::make_shared<Response>(std::move(res));
-    // A HEAD answer carries the length of the body it omits; keep it.
-    if (!response_->has_content_length()) response_->prepare_payload();
-    stream_.expires_after(settings_.read_timeout);
-    beast_http::async_write(stream_, *response_,
-                            beast::bind_front_handler(&Session::on_write, shared_from_this()));
+  // The handler's answer to the request read last (on the strand).
+  void answer(Response res) {
+    res.version(version_);
+    res.keep_alive(keep_alive_ && res.keep_alive());
+    write(std::move(res), settings_.read_timeout);
   }
 
-  void write_final(Response res) {
+  void write_final(Response res, std::chrono::steady_clock::duration timeout) {
     res.keep_alive(false);
-    write(std::move(res));
+    write(std::move(res), timeout);
+  }
+
+  // Writes the header, serialized into header_ (its capacity is reused from
+  // one response to the next), and the body in one gather write.
+  void write(Response res, std::chrono::steady_clock::duration timeout) {
+    response_ = std::move(res);
+    // A HEAD answer carries the length of the body it omits; keep it.
+    if (!response_.has_content_length()) response_.prepare_payload();
+    serialize_header(response_, header_);
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(header_),
+                                                    asio::buffer(response_.body())};
+    stream_.expires_after(timeout);
+    asio::async_write(stream_, buffers,
+                      beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
     if (ec) return close();
-    if (!response_->keep_alive()) return drain_and_close();
-    response_.reset();
+    const bool keep_alive = response_.keep_alive();
+    response_ = {};  // no body held while the connection idles
+    if (!keep_alive) return drain_and_close();
     read(false);
   }
 
@@ -203,13 +295,19 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr size_t kMaxDrainBytes = 8 * 1024 * 1024;
   size_t drain_bytes_ = 0;
 
-  beast::tcp_stream stream_;
+  Strand strand_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   const ServerSettings& settings_;
   const Handler& handler_;
   std::shared_ptr<std::atomic<size_t>> connections_;
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
-  std::shared_ptr<Response> response_;
+  // The request being answered: its version and whether it keeps the
+  // connection alive.
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  Response response_;   // being written
+  std::string header_;  // response_'s serialized header
   std::string peer_;
 };
 
@@ -244,7 +342,7 @@ void HttpServer::start() {
 }
 
 void HttpServer::accept() {
-  acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, Socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
       spdlog::warn("HTTP accept: {}", ec.message());

@@ -10,6 +10,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <sstream>
 #include <thread>
 
 namespace kvstream::http {
@@ -132,6 +133,130 @@ TEST(HttpServer, RefusesConnectionsBeyondTheCapAndServesAgainWhenTheyClose) {
   }
   EXPECT_TRUE(served);
   EXPECT_LE(server.open_connections(), 2u);
+  server.stop();
+}
+
+// What Beast's serializer writes before a body, for the header of `res`.
+std::string beast_header(const Response& res) {
+  std::ostringstream out;
+  out << res.base();
+  return out.str();
+}
+
+TEST(SerializeHeader, WritesWhatBeastsSerializerWrites) {
+  std::vector<Response> responses;
+  Response ok{beast_http::status::ok, 11};
+  ok.set(beast_http::field::content_type, "application/octet-stream");
+  ok.set(beast_http::field::etag, "\"3:17\"");
+  ok.set("X-KV-Position", "3:17");
+  ok.set("X-KV-Cache", "hit");
+  ok.body() = "value";
+  ok.prepare_payload();
+  responses.push_back(ok);
+  Response not_modified{beast_http::status::not_modified, 11};
+  not_modified.set(beast_http::field::etag, "\"3:17\"");
+  responses.push_back(not_modified);
+  Response closing{beast_http::status::service_unavailable, 10};
+  closing.keep_alive(true);
+  closing.set(beast_http::field::retry_after, "1");
+  responses.push_back(closing);
+  Response head{beast_http::status::not_found, 11};
+  head.content_length(55);
+  head.keep_alive(false);
+  responses.push_back(head);
+  Response custom{beast_http::status::ok, 11};
+  custom.reason("Fine");
+  custom.set("X-Empty", "");
+  responses.push_back(custom);
+  std::string out = "left over from an earlier, longer response header of this connection";
+  for (const Response& res : responses) {
+    serialize_header(res, out);
+    EXPECT_EQ(out, beast_header(res));
+  }
+}
+
+// Writes `raw` on a new connection in the given pieces (a short pause
+// between them, so that the server sees them arrive apart) and reads
+// `answers` responses.
+std::vector<beast_http::response<beast_http::string_body>> exchange(
+    uint16_t port, const std::vector<std::string>& pieces, size_t answers) {
+  boost::asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.expires_after(std::chrono::seconds(30));
+  stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    boost::asio::write(stream, boost::asio::buffer(pieces[i]));
+  }
+  beast::flat_buffer buffer;
+  std::vector<beast_http::response<beast_http::string_body>> out(answers);
+  for (auto& res : out) beast_http::read(stream, buffer, res);
+  return out;
+}
+
+// A handler that answers on the I/O thread with the method, target and body.
+HttpServer echo_server() {
+  return HttpServer(loopback(), [](Request&& req, const std::string&, Responder respond) {
+    Response res{beast_http::status::ok, 11};
+    res.body() =
+        std::string(req.method_string()) + " " + std::string(req.target()) + " " + req.body();
+    respond(std::move(res));
+  });
+}
+
+TEST(HttpServer, AnswersPipelinedRequestsInOrder) {
+  HttpServer server = echo_server();
+  server.start();
+  const std::string two =
+      "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+      "PUT /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+      "GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+  auto answers = exchange(server.port(), {two}, 3);
+  EXPECT_EQ(answers[0].body(), "GET /a ");
+  EXPECT_EQ(answers[1].body(), "PUT /b abc");
+  EXPECT_EQ(answers[2].body(), "GET /c ");
+  server.stop();
+}
+
+TEST(HttpServer, AnswersARequestThatArrivesInPieces) {
+  HttpServer server = echo_server();
+  server.start();
+  // The header in three pieces, then the body in two.
+  auto answers = exchange(
+      server.port(),
+      {"PUT /split HTTP/1.1\r\nHo", "st: x\r\nContent-Len", "gth: 6\r\n\r\nab", "cdef"}, 1);
+  EXPECT_EQ(answers[0].result(), beast_http::status::ok);
+  EXPECT_EQ(answers[0].body(), "PUT /split abcdef");
+  server.stop();
+}
+
+TEST(HttpServer, SendsContinueToAClientThatWaitsForIt) {
+  HttpServer server = echo_server();
+  server.start();
+  boost::asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.expires_after(std::chrono::seconds(30));
+  stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server.port()));
+  const std::string head =
+      "PUT /big HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
+  boost::asio::write(stream, boost::asio::buffer(head));
+  beast::flat_buffer buffer;
+  beast_http::response<beast_http::empty_body> proceed;
+  beast_http::read(stream, buffer, proceed);
+  EXPECT_EQ(proceed.result(), beast_http::status::continue_);
+  boost::asio::write(stream, boost::asio::buffer(std::string("wxyz")));
+  beast_http::response<beast_http::string_body> res;
+  beast_http::read(stream, buffer, res);
+  EXPECT_EQ(res.body(), "PUT /big wxyz");
+  server.stop();
+}
+
+TEST(HttpServer, AnswersAMalformedRequestWith400AndCloses) {
+  HttpServer server = echo_server();
+  server.start();
+  auto answers = exchange(server.port(), {"GET / HTTP/1.1\r\nHost x\r\n\r\n"}, 1);
+  EXPECT_EQ(answers[0].result(), beast_http::status::bad_request);
+  EXPECT_FALSE(answers[0].keep_alive());
   server.stop();
 }
 

@@ -11,7 +11,6 @@
 
 #include "common/error.h"
 #include "common/kafka_admin.h"
-#include "source/kafka_record.h"
 
 namespace kvstream::source {
 
@@ -38,6 +37,26 @@ KafkaSource::KafkaSource(SourceSettings settings, Listener& listener)
   kafka::set_conf(conf.get(), "enable.partition.eof", "false");
   kafka::set_conf(conf.get(), "session.timeout.ms",
                   std::to_string(settings_.session_timeout.count()));
+  // A member learns of a rebalance at its next heartbeat: a tenth of the
+  // session timeout (librdkafka's default is 3 s) lets a replica that joins
+  // get its partitions within about a second instead of three.
+  kafka::set_conf(conf.get(), "heartbeat.interval.ms",
+                  std::to_string(std::max<int64_t>(100, settings_.session_timeout.count() / 10)));
+  // What librdkafka fetches ahead, for all partitions together. The poll
+  // thread moves records into the apply engine as they come (which bounds
+  // what it holds, pausing partitions beyond that), so librdkafka's queue
+  // needs to cover a couple of fetch responses, not its default of 64 MiB
+  // of records. Measured on a broker that shares two cores with Postgres,
+  // responses of up to 8 MiB (1 MiB per partition) keep the apply path fed
+  // where responses of 1 MiB halved the rate, and a queue bound below a
+  // response stalls fetching for up to a second (librdkafka 2.0 looks again
+  // only after that), so the bound is two responses: 16 MiB of records.
+  // Each queued record costs librdkafka about 650 bytes besides its bytes,
+  // which is most of a catching-up replica's memory (docs/benchmarks.md).
+  kafka::set_conf(conf.get(), "fetch.max.bytes", "8388608");
+  kafka::set_conf(conf.get(), "queued.max.messages.kbytes", "16384");
+  // Small requests (commits, heartbeats) go out at once.
+  kafka::set_conf(conf.get(), "socket.nagle.disable", "true");
   if (!settings_.group_instance_id.empty()) {
     kafka::set_conf(conf.get(), "group.instance.id", settings_.group_instance_id);
   }
@@ -49,7 +68,7 @@ KafkaSource::KafkaSource(SourceSettings settings, Listener& listener)
       configured_cooperative_ = value.find("cooperative") != std::string::npos;
     }
   }
-  route_kafka_logs(conf.get());
+  kafka::route_kafka_logs(conf.get());
   rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaSource::on_rebalance);
   rd_kafka_conf_set_offset_commit_cb(conf.get(), &KafkaSource::on_commit);
   rd_kafka_conf_set_opaque(conf.get(), this);
@@ -57,8 +76,12 @@ KafkaSource::KafkaSource(SourceSettings settings, Listener& listener)
   char err[512];
   rk_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof(err)));
   if (!rk_) throw Error(ErrorKind::kFatal, std::string("creating the Kafka consumer: ") + err);
-  conf.release();
-  rd_kafka_poll_set_consumer(rk_.get());
+  static_cast<void>(conf.release());  // owned by rk_ now
+  if (auto poll_err = rd_kafka_poll_set_consumer(rk_.get())) {
+    throw Error(ErrorKind::kFatal,
+                std::string("reading the Kafka consumer's events: ") + rd_kafka_err2str(poll_err));
+  }
+  consumer_queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
 }
 
 KafkaSource::~KafkaSource() { close(); }
@@ -93,7 +116,8 @@ void KafkaSource::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
 }
 
 void KafkaSource::check_positions(const std::map<int32_t, int64_t>& start) {
-  // The rebalance waits for this: 10 s for all the partitions at most.
+  // A rebalance (or the poll thread) waits for this: 10 s for all the
+  // partitions at most.
   using std::chrono::steady_clock;
   const auto deadline = steady_clock::now() + std::chrono::seconds(10);
   auto left_ms = [&] {
@@ -146,6 +170,7 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
     // Start each partition where the database says it is applied. The
     // listener retries until the database answers (or throws fatal).
     ever_assigned_ = true;
+    owned_.insert(ids.begin(), ids.end());
     // A failure here still assigns (from the beginning), so that librdkafka
     // stays consistent; poll() throws it before any record is handed out.
     std::map<int32_t, int64_t> start;
@@ -183,11 +208,19 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
     }
     if (!again.empty()) send_commit(again);
   } else {
-    for (int32_t id : ids) commits_.erase(id);  // the next owner commits them
+    // The listener's last commits of these partitions go out once, from
+    // inside the revoke (while they are still ours); after it nothing of
+    // theirs is sent again, even if the broker refuses those commits: the
+    // next owner commits them, and an old offset sent again later would
+    // move the group's committed offset back.
     try {
       listener_.on_revoke(ids);
     } catch (...) {
       if (!failure_) failure_ = std::current_exception();
+    }
+    for (int32_t id : ids) {
+      commits_.erase(id);
+      owned_.erase(id);
     }
     spdlog::info("revoked partitions [{}] of {} ({})", fmt::join(ids, ","), settings_.kafka.topic,
                  rd_kafka_err2str(err));
@@ -200,21 +233,27 @@ void KafkaSource::handle_rebalance(rd_kafka_resp_err_t err,
   }
 }
 
-std::optional<schema::Record> KafkaSource::poll(std::chrono::milliseconds timeout) {
+kafka::MessagePtr KafkaSource::poll(std::chrono::milliseconds timeout) {
   if (failure_) std::rethrow_exception(failure_);
   kafka::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
   if (failure_) std::rethrow_exception(failure_);  // from a rebalance callback
-  if (!msg) return std::nullopt;
-  if (msg->err) {
+  if (msg && msg->err) {
     if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
       char reason[512];
       rd_kafka_fatal_error(rk_.get(), reason, sizeof(reason));
       throw Error(ErrorKind::kFatal, std::string("Kafka consumer: ") + reason);
     }
     spdlog::warn("Kafka consumer: {}", rd_kafka_message_errstr(msg.get()));
-    return std::nullopt;
+    return nullptr;
   }
-  return to_record(msg.get());
+  return msg;
+}
+
+void KafkaSource::wake() {
+  // rd_kafka_consumer_poll serves the consumer queue: a yield makes it
+  // return once the queue holds nothing to hand out.
+  std::lock_guard<std::mutex> lock(wake_mu_);
+  if (!closing_ && consumer_queue_) rd_kafka_queue_yield(consumer_queue_.get());
 }
 
 kafka::PartitionListPtr KafkaSource::partition_list(const std::vector<int32_t>& partitions) const {
@@ -227,12 +266,14 @@ kafka::PartitionListPtr KafkaSource::partition_list(const std::vector<int32_t>& 
 }
 
 void KafkaSource::commit(const std::map<int32_t, int64_t>& next_offsets) {
-  if (next_offsets.empty()) return;
+  std::map<int32_t, int64_t> owned;
   for (const auto& [p, offset] : next_offsets) {
+    if (!owned_.count(p)) continue;  // revoked: its next owner commits it
     CommitState& c = commits_[p];
     c.wanted = std::max(c.wanted, offset);
+    owned.emplace(p, offset);
   }
-  send_commit(next_offsets);
+  if (!owned.empty()) send_commit(owned);
 }
 
 void KafkaSource::send_commit(const std::map<int32_t, int64_t>& next_offsets) {
@@ -306,6 +347,10 @@ int64_t KafkaSource::end_offset(int32_t partition) const {
 void KafkaSource::close() {
   if (closed_ || !rk_) return;
   closed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    closing_ = true;
+  }
   // librdkafka 2.0.2 aborts in rd_kafka_destroy when a cooperative-sticky
   // member has joined the group but not yet received its first assignment
   // (its assignor state is set only then; fixed upstream in 2.3.0). So a

@@ -4,19 +4,22 @@
 // the database holds (Listener::on_assign), not at Kafka's committed offset.
 //
 // Not thread-safe: every call, and every Listener callback, happens on the
-// thread that calls poll() (the poll thread).
+// thread that calls poll() (the poll thread); wake() alone may be called from
+// any thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <exception>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
-#include "common/config.h"
 #include "common/kafka_handles.h"
+#include "common/kafka_settings.h"
 #include "schema/record.h"
 
 namespace kvstream::source {
@@ -50,16 +53,21 @@ class KafkaSource {
 
   void subscribe();
 
-  // The next record, or nullopt when none came within `timeout`. Throws
-  // kvstream::Error (fatal) on a fatal client error.
-  std::optional<schema::Record> poll(std::chrono::milliseconds timeout);
+  // The next record's message (source::view_of reads it), or null when none
+  // came within `timeout` or wake() was called. Throws kvstream::Error
+  // (fatal) on a fatal client error.
+  kafka::MessagePtr poll(std::chrono::milliseconds timeout);
+  // Makes a poll() blocked now (or the next one) return at once. Any thread.
+  void wake();
 
   // Commits next offsets (asynchronously; for lag monitoring and tools).
   // A commit the broker refused while the group rebalanced is sent again
   // when the rebalance ends, for the partitions kept through it: an idle
   // partition's committed offset still reaches its applied position. (Not
   // on a timer: a commit sent while a static member rejoins, with its old
-  // member id, is fenced, and librdkafka makes that fatal.)
+  // member id, is fenced, and librdkafka makes that fatal.) Partitions not
+  // owned are left out: a revoked partition's last commit is the one made
+  // in Listener::on_revoke, sent once, never again after the revoke.
   void commit(const std::map<int32_t, int64_t>& next_offsets);
 
   void seek(int32_t partition, int64_t offset);
@@ -73,6 +81,17 @@ class KafkaSource {
   // The topic's partition count from the broker's metadata; 0 if unknown.
   int32_t partition_count();
 
+  // Asks the broker where each partition's log starts and ends (a blocking
+  // call: up to 10 s for all, a position past the end asked again twice a
+  // second apart). Throws kvstream::Error (fatal) when a partition's
+  // applied position (`next`, its next offset to apply) is past the end
+  // of the topic (it was recreated, or lost records): applying would
+  // silently skip records. Logs an error when records below the log start
+  // were never applied (deleted by retention first). Called at assignment,
+  // and by the service when the end seen while fetching falls below the
+  // applied position.
+  void check_positions(const std::map<int32_t, int64_t>& next);
+
   // Leaves the group (revoking everything through the Listener).
   void close();
 
@@ -80,11 +99,6 @@ class KafkaSource {
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                            rd_kafka_topic_partition_list_t* partitions, void* opaque);
   void handle_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
-  // Throws kvstream::Error (fatal) when a partition's applied position is
-  // past the end of the topic (it was recreated, or lost records): applying
-  // would silently skip records. Logs an error when records below the log
-  // start were never applied (deleted by retention first).
-  void check_positions(const std::map<int32_t, int64_t>& start);
   kafka::PartitionListPtr partition_list(const std::vector<int32_t>& partitions) const;
   static void on_commit(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t* offsets, void* opaque);
@@ -93,6 +107,13 @@ class KafkaSource {
   const SourceSettings settings_;
   Listener& listener_;
   kafka::HandlePtr rk_;
+  kafka::QueuePtr consumer_queue_;  // the queue poll() reads, for wake()
+  // wake() yields the consumer queue only until close() begins: a yield
+  // during rd_kafka_consumer_close (which then reads that queue) would end
+  // the close early, leaving the group unclosed and the handle's
+  // destruction waiting for it. Guards closing_.
+  std::mutex wake_mu_;
+  bool closing_ = false;
   bool closed_ = false;
   bool configured_cooperative_ = true;  // partition.assignment.strategy (default ours)
   bool ever_assigned_ = false;          // a first assignment arrived (rebalance callback)
@@ -104,6 +125,9 @@ class KafkaSource {
     int64_t confirmed = -1;
   };
   std::map<int32_t, CommitState> commits_;
+  // The partitions assigned, from their assignment to the end of their
+  // revoke (Listener::on_revoke included): the ones commit() sends.
+  std::set<int32_t> owned_;
 };
 
 }  // namespace kvstream::source

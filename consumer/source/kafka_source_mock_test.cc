@@ -7,10 +7,13 @@
 #include <librdkafka/rdkafka_mock.h>
 // clang-format on
 
+#include <atomic>
 #include <future>
 #include <set>
+#include <thread>
 
 #include "producer/producer.h"
+#include "source/kafka_record.h"
 #include "source/kafka_source.h"
 #include "tests/support/kafka_util.h"
 
@@ -89,8 +92,9 @@ TEST(KafkaSourceWithMockCluster, AFailedCommitIsMadeGoodByTheNextOne) {
   std::map<int32_t, int64_t> next;
   int seen = 0;
   for (int i = 0; i < 300 && seen < 10; ++i) {
-    if (auto r = source.poll(50ms)) {
-      next[r->partition] = r->offset + 1;
+    if (auto m = source.poll(50ms)) {
+      const schema::Record r = to_record(m.get());
+      next[r.partition] = r.offset + 1;
       ++seen;
     }
   }
@@ -127,12 +131,12 @@ TEST(KafkaSourceWithMockCluster, SurvivesTheBrokerGoingAwayAndResumes) {
   ASSERT_EQ(seen, 4);
 
   rd_kafka_mock_broker_set_down(cluster.get(), 1);
-  for (int i = 0; i < 20; ++i) EXPECT_FALSE(source.poll(50ms).has_value());  // no throw
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(source.poll(50ms), nullptr);  // no throw
   rd_kafka_mock_broker_set_up(cluster.get(), 1);
   produce(brokers, 3, 100);
   std::set<std::string> keys;
   for (int i = 0; i < 400 && keys.size() < 3; ++i) {
-    if (auto r = source.poll(50ms)) keys.insert(*r->key);
+    if (auto m = source.poll(50ms)) keys.insert(*to_record(m.get()).key);
   }
   EXPECT_EQ(keys, (std::set<std::string>{"k100", "k101", "k102"}));
   source.close();
@@ -160,6 +164,37 @@ TEST(ProducerWithMockCluster, EveryAcceptedEventHearsItsOutcomeWhenTheBrokerIsDo
   }
   EXPECT_EQ(delivered.load(), 0);
   EXPECT_EQ(failed.load(), 50);
+}
+
+// The apply workers wake the poll thread whenever a batch finishes, also
+// while a stopping replica closes its consumer. rd_kafka_consumer_close reads
+// the consumer queue the wake-up yields: a wake-up during the close cut it
+// short ("Timed out"), leaving the group unclosed and the replica hung in the
+// consumer's destruction after SIGTERM.
+TEST(KafkaSourceWithMockCluster, WakeUpsDuringCloseDoNotCutItShort) {
+  MockCluster cluster;
+  const std::string brokers = cluster.bootstraps();
+  produce(brokers, 2);
+  FromBeginning listener;
+  auto source = std::make_unique<KafkaSource>(settings(brokers), listener);
+  source->subscribe();
+  for (int i = 0; i < 300 && listener.assigned.size() < 2; ++i) source->poll(50ms);
+  ASSERT_EQ(listener.assigned, (std::set<int32_t>{0, 1}));
+
+  std::atomic<bool> waking{true};
+  std::thread waker([&] {
+    while (waking.load()) source->wake();
+  });
+  auto closed = std::async(std::launch::async, [&] { source->close(); });
+  const bool in_time = closed.wait_for(30s) == std::future_status::ready;
+  waking.store(false);
+  waker.join();
+  ASSERT_TRUE(in_time) << "close did not return";
+  // A close that ran to the end revoked the partitions (its last rebalance).
+  EXPECT_TRUE(listener.assigned.empty());
+  auto destroyed = std::async(std::launch::async, [&] { source.reset(); });
+  EXPECT_EQ(destroyed.wait_for(30s), std::future_status::ready)
+      << "the consumer's destruction hung";
 }
 
 }  // namespace

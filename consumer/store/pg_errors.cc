@@ -4,11 +4,9 @@
 
 namespace kvstream::store {
 
-namespace {
-
-bool transient_sqlstate(const std::string& state) {
+bool is_transient_sqlstate(std::string_view state) {
   if (state.size() != 5) return false;
-  const std::string cls = state.substr(0, 2);
+  const std::string_view cls = state.substr(0, 2);
   return cls == "08"           // connection exception
          || cls == "40"        // transaction rollback: serialization, deadlock
          || cls == "53"        // insufficient resources
@@ -16,8 +14,6 @@ bool transient_sqlstate(const std::string& state) {
                                // admin shutdown, cannot connect now
          || state == "55P03";  // lock not available
 }
-
-}  // namespace
 
 void rethrow_as_error(const std::string& context) {
   try {
@@ -30,7 +26,7 @@ void rethrow_as_error(const std::string& context) {
     throw Error(ErrorKind::kTransient, context + ": commit outcome unknown: " + e.what());
   } catch (const pqxx::sql_error& e) {
     const ErrorKind kind =
-        transient_sqlstate(e.sqlstate()) ? ErrorKind::kTransient : ErrorKind::kFatal;
+        is_transient_sqlstate(e.sqlstate()) ? ErrorKind::kTransient : ErrorKind::kFatal;
     throw Error(kind, context + ": " + e.what() + " (SQLSTATE " + e.sqlstate() + ")");
   } catch (const std::exception& e) {
     throw Error(ErrorKind::kFatal, context + ": " + e.what());

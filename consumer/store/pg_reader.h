@@ -17,23 +17,13 @@
 
 #include "common/position.h"
 #include "store/pg_store.h"
+#include "view/view_reader.h"
 
 namespace kvstream::store {
 
-struct StoredRow {
-  std::optional<std::string> value;  // nullopt: a tombstone (deleted key)
-  std::string content_type;          // empty if none was given
-  Position position;
-};
-
-// A live row of a page of the view (GET /v1/kv?prefix=...).
-struct ListedRow {
-  std::string key;
-  std::string value;
-  std::string content_type;  // empty if none was given
-  Position position;
-  std::string updated_at;  // ISO 8601, UTC
-};
+// The rows of the view's reader seam (view/view_reader.h).
+using StoredRow = view::StoredRow;
+using ListedRow = view::ListedRow;
 
 class PgReadPool {
  public:

@@ -1,38 +1,77 @@
 #include "store/pg_store.h"
 
-#include "store/pg_array.h"
+#include "store/pg_binary_array.h"
 #include "store/pg_errors.h"
 
 namespace kvstream::store {
 
 namespace {
 
-// The fence: the position moves only from the one this writer expects.
-// First batch of a partition (no position expected): the row must not exist
-// yet. Later batches: the row must exist and hold the expected position; a
-// missing row (the table emptied under a running replica) fences too, so
-// the replica reloads and starts the partition again from the beginning.
-constexpr const char* kFenceFirstSql =
-    "INSERT INTO kv_offsets (topic, partition, next_offset, updated_at) "
-    "VALUES ($1, $2, $3, now()) ON CONFLICT (topic, partition) DO NOTHING";
-constexpr const char* kFenceSql =
-    "UPDATE kv_offsets SET next_offset = $3, updated_at = now() "
-    "WHERE topic = $1 AND partition = $2 AND next_offset = $4";
-
-constexpr const char* kUpsertSql =
-    "INSERT INTO kv AS t (key, value, content_type, src_partition, src_offset, updated_at) "
-    "SELECT u.key, u.value, u.content_type, $5, u.src_offset, now() "
-    "FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bigint[]) "
-    "  AS u(key, value, content_type, src_offset) "
-    "ON CONFLICT (key) DO UPDATE "
-    "SET value = EXCLUDED.value, content_type = EXCLUDED.content_type, "
-    "    src_partition = EXCLUDED.src_partition, src_offset = EXCLUDED.src_offset, "
-    "    updated_at = EXCLUDED.updated_at "
-    "WHERE t.src_partition <> EXCLUDED.src_partition OR t.src_offset < EXCLUDED.src_offset";
+// A batch is one statement, so one round trip: the fence and the upsert are
+// data-modifying CTEs of one statement, which commit together (an implicit
+// transaction) or not at all.
+//
+// The fence moves the position only from the one this writer expects. First
+// batch of a partition (no position expected): the row must not exist yet.
+// Later batches: the row must exist and hold the expected position; a missing
+// row (the table emptied under a running replica) fences too, so the replica
+// reloads and starts the partition again from the beginning. The upsert runs
+// only when the fence moved (EXISTS over its RETURNING), and never lets an
+// event overwrite a row written from a later offset of the same partition.
+// The statement returns how many kv_offsets rows the fence moved: 1, or 0
+// when fenced (then nothing was written). The upsert has no RETURNING: a
+// data-modifying CTE runs to completion whether or not it is read, and
+// RETURNING would store a row per upserted row.
+//
+// Parameters: $1 topic, $2 partition, $3 new position, [$4 expected
+// position,] then the rows as binary arrays: keys text[], values bytea[]
+// (NULL: a tombstone), content types text[], offsets int8[].
+std::string apply_sql(bool first) {
+  const std::string fence =
+      first ? "INSERT INTO kv_offsets (topic, partition, next_offset, updated_at) "
+              "VALUES ($1, $2::int4, $3::int8, now()) ON CONFLICT (topic, partition) DO NOTHING "
+              "RETURNING 1"
+            : "UPDATE kv_offsets SET next_offset = $3::int8, updated_at = now() "
+              "WHERE topic = $1 AND partition = $2::int4 AND next_offset = $4::int8 RETURNING 1";
+  const int a = first ? 4 : 5;  // the first array parameter
+  auto arg = [](int n, const char* type) { return "$" + std::to_string(n) + "::" + type; };
+  return "WITH fence AS (" + fence +
+         "), rows AS ("
+         "INSERT INTO kv AS t (key, value, content_type, src_partition, src_offset, updated_at) "
+         "SELECT u.key, u.value, u.content_type, $2::int4, u.src_offset, now() "
+         "FROM unnest(" +
+         arg(a, "text[]") + ", " + arg(a + 1, "bytea[]") + ", " + arg(a + 2, "text[]") + ", " +
+         arg(a + 3, "int8[]") +
+         ") AS u(key, value, content_type, src_offset) "
+         "WHERE EXISTS (SELECT 1 FROM fence) "
+         "ON CONFLICT (key) DO UPDATE "
+         "SET value = EXCLUDED.value, content_type = EXCLUDED.content_type, "
+         "    src_partition = EXCLUDED.src_partition, src_offset = EXCLUDED.src_offset, "
+         "    updated_at = EXCLUDED.updated_at "
+         "WHERE t.src_partition <> EXCLUDED.src_partition OR t.src_offset < EXCLUDED.src_offset) "
+         "SELECT count(*) FROM fence";
+}
 
 constexpr const char* kLoadOffsetsSql =
     "SELECT partition, next_offset FROM kv_offsets "
-    "WHERE topic = $1 AND partition = ANY($2::int[])";
+    "WHERE topic = $1 AND partition = ANY($2::int4[])";
+
+// One page of the tombstone sweep: the next $2 keys after $1 (bytewise, a
+// range of the primary key), and of those the tombstones older than $3
+// seconds deleted. The conditions stand on the deleted row itself: when a
+// PUT of the key commits while this waits on the row's lock, Postgres
+// rechecks them against the new version (and skips it). Returns the page's
+// last key (NULL past the end of the table) and the rows deleted.
+constexpr const char* kSweepSql =
+    "WITH page AS (SELECT key FROM kv WHERE key > $1 ORDER BY key LIMIT $2), "
+    "gone AS (DELETE FROM kv t USING page WHERE t.key = page.key AND t.value IS NULL "
+    "  AND t.updated_at < now() - make_interval(secs => $3) RETURNING 1) "
+    "SELECT (SELECT max(key) FROM page), (SELECT count(*) FROM page), "
+    "       (SELECT count(*) FROM gone)";
+
+pqxx::binarystring param(std::string_view bytes) {
+  return pqxx::binarystring(bytes.data(), bytes.size());
+}
 
 }  // namespace
 
@@ -60,9 +99,8 @@ pqxx::connection& PgStore::conn() {
   if (conn_ && !conn_->is_open()) conn_.reset();
   if (!conn_) {
     conn_ = connect(settings_, "kvstream-apply");
-    conn_->prepare("fence_first", kFenceFirstSql);
-    conn_->prepare("fence", kFenceSql);
-    conn_->prepare("upsert", kUpsertSql);
+    conn_->prepare("apply_first", apply_sql(true));
+    conn_->prepare("apply", apply_sql(false));
     conn_->prepare("load_offsets", kLoadOffsetsSql);
   }
   return *conn_;
@@ -72,10 +110,10 @@ std::map<int32_t, int64_t> PgStore::load_next_offsets(const std::string& topic,
                                                       const std::vector<int32_t>& partitions) {
   std::map<int32_t, int64_t> out;
   try {
-    PgArrayBuilder ids;
-    for (int32_t p : partitions) ids.add_int(p);
+    PgBinaryArray ids(PgBinaryArray::kInt4);
+    for (int32_t p : partitions) ids.add_int4(p);
     pqxx::nontransaction tx(conn());
-    for (const auto& row : tx.exec_prepared("load_offsets", topic, ids.finish())) {
+    for (const auto& row : tx.exec_prepared("load_offsets", topic, param(ids.finish()))) {
       out[row[0].as<int32_t>()] = row[1].as<int64_t>();
     }
   } catch (...) {
@@ -87,61 +125,63 @@ std::map<int32_t, int64_t> PgStore::load_next_offsets(const std::string& topic,
 
 ApplyOutcome PgStore::apply(const PartitionBatch& batch) {
   try {
-    pqxx::work tx(conn());
-    auto fenced =
-        batch.expected_next_offset == kNoOffset
-            ? tx.exec_prepared("fence_first", batch.topic, batch.partition, batch.new_next_offset)
-            : tx.exec_prepared("fence", batch.topic, batch.partition, batch.new_next_offset,
-                               batch.expected_next_offset);
-    if (fenced.affected_rows() != 1) {
-      tx.abort();
-      return ApplyOutcome::kFenced;
-    }
-    if (!batch.events.empty()) {
-      PgArrayBuilder keys, values, content_types, offsets;
-      for (const schema::Event& e : batch.events) {
-        keys.add_text(e.key);
-        if (e.op == schema::Op::kPut) {
-          values.add_bytea(e.value);
-        } else {
-          values.add_null();
-        }
-        if (e.content_type.empty() || e.op == schema::Op::kDelete) {
-          content_types.add_null();
-        } else {
-          content_types.add_text(e.content_type);
-        }
-        offsets.add_int(e.position.offset);
+    keys_.clear();
+    values_.clear();
+    content_types_.clear();
+    offsets_.clear();
+    for (const schema::Event& e : batch.events) {
+      keys_.add(e.key);
+      if (e.op == schema::Op::kPut) {
+        values_.add(e.value);
+      } else {
+        values_.add_null();
       }
-      tx.exec_prepared("upsert", keys.finish(), values.finish(), content_types.finish(),
-                       offsets.finish(), batch.partition);
+      if (e.content_type.empty() || e.op == schema::Op::kDelete) {
+        content_types_.add_null();
+      } else {
+        content_types_.add(e.content_type);
+      }
+      offsets_.add_int8(e.position.offset);
     }
-    tx.commit();
-    return ApplyOutcome::kApplied;
+    pqxx::nontransaction tx(conn());
+    const pqxx::result r =
+        batch.expected_next_offset == kNoOffset
+            ? tx.exec_prepared("apply_first", batch.topic, batch.partition, batch.new_next_offset,
+                               param(keys_.finish()), param(values_.finish()),
+                               param(content_types_.finish()), param(offsets_.finish()))
+            : tx.exec_prepared("apply", batch.topic, batch.partition, batch.new_next_offset,
+                               batch.expected_next_offset, param(keys_.finish()),
+                               param(values_.finish()), param(content_types_.finish()),
+                               param(offsets_.finish()));
+    return r[0][0].as<int64_t>() == 1 ? ApplyOutcome::kApplied : ApplyOutcome::kFenced;
   } catch (...) {
     if (conn_ && !conn_->is_open()) conn_.reset();
     rethrow_as_error("applying partition " + std::to_string(batch.partition));
   }
 }
 
-size_t PgStore::collect_tombstones(std::chrono::seconds retention, size_t limit) {
+SweepStep PgStore::collect_tombstones(std::chrono::seconds retention, size_t page,
+                                      std::string& cursor) {
   try {
     pqxx::work tx(conn());
     // Key: "kvstomb" in ASCII; one collector at a time across replicas.
     if (!tx.exec("SELECT pg_try_advisory_xact_lock(30248060754816354)")[0][0].as<bool>()) {
-      return 0;
+      return {};
     }
-    // The conditions stand on the deleted row itself, not only in the
-    // subquery: when a PUT of the key commits while this waits on the row's
-    // lock, Postgres rechecks the row's own conditions against the new
-    // version (and skips it), but never the subquery's.
-    auto r = tx.exec_params(
-        "DELETE FROM kv WHERE key IN (SELECT key FROM kv WHERE value IS NULL "
-        "AND updated_at < now() - make_interval(secs => $1) LIMIT $2) "
-        "AND value IS NULL AND updated_at < now() - make_interval(secs => $1)",
-        static_cast<double>(retention.count()), static_cast<int64_t>(limit));
+    auto r = tx.exec_params(kSweepSql, cursor, static_cast<int64_t>(page),
+                            static_cast<double>(retention.count()));
     tx.commit();
-    return r.affected_rows();
+    SweepStep step;
+    step.ran = true;
+    step.scanned = r[0][1].as<size_t>();
+    step.deleted = r[0][2].as<size_t>();
+    if (r[0][0].is_null() || step.scanned < page) {
+      cursor.clear();  // the end of the table: the next page starts from the beginning
+      step.wrapped = true;
+    } else {
+      cursor = r[0][0].as<std::string>();
+    }
+    return step;
   } catch (...) {
     if (conn_ && !conn_->is_open()) conn_.reset();
     rethrow_as_error("collecting tombstones");

@@ -1,14 +1,16 @@
 // The Store on PostgreSQL (libpqxx): one connection, prepared statements,
-// one transaction per partition batch.
+// one statement (so one round trip and one transaction) per partition batch:
 //
-//   1. fence:  advance kv_offsets(topic, partition) to the batch's new
-//              position only if it still holds the expected one (a missing
-//              row counts as kNoOffset); no row touched -> kFenced, rollback.
-//   2. upsert: all rows of the batch in one INSERT ... SELECT FROM unnest(...)
-//              ON CONFLICT DO UPDATE, guarded so that a row written from a
-//              later offset of the same partition is never overwritten.
-//              Deletes are tombstone rows (value NULL).
-//   3. commit.
+//   fence:  advance kv_offsets(topic, partition) to the batch's new position
+//           only if it still holds the expected one (a missing row counts as
+//           kNoOffset); no row moved -> kFenced, nothing written.
+//   upsert: all rows of the batch in one INSERT ... SELECT FROM unnest(...)
+//           ON CONFLICT DO UPDATE, guarded so that a row written from a later
+//           offset of the same partition is never overwritten. Deletes are
+//           tombstone rows (value NULL).
+//
+// The rows travel as binary arrays (pg_binary_array.h): values are sent as
+// their bytes, not hex text, and the buffers are reused batch after batch.
 //
 // Not thread-safe: one PgStore per applying thread. The connection is opened
 // lazily and reopened after it breaks.
@@ -19,6 +21,7 @@
 #include <pqxx/pqxx>
 #include <string>
 
+#include "store/pg_binary_array.h"
 #include "store/store.h"
 
 namespace kvstream::store {
@@ -26,6 +29,14 @@ namespace kvstream::store {
 struct PgSettings {
   std::string url;  // libpq connection URI
   std::chrono::milliseconds statement_timeout{10000};
+};
+
+// What one step of the tombstone sweep did.
+struct SweepStep {
+  bool ran = false;      // false: another replica holds the collector lock
+  size_t scanned = 0;    // keys looked at
+  size_t deleted = 0;    // tombstones removed
+  bool wrapped = false;  // the page reached the end of the table
 };
 
 class PgStore : public Store {
@@ -39,16 +50,26 @@ class PgStore : public Store {
   // Runs a trivial query; throws kvstream::Error when the database is down.
   void ping();
 
-  // Deletes up to `limit` tombstones older than `retention`, unless another
-  // replica is collecting right now (a transaction-scoped advisory lock).
-  // Returns how many rows it deleted. Throws kvstream::Error.
-  size_t collect_tombstones(std::chrono::seconds retention, size_t limit);
+  // One step of the tombstone sweep: of the next `page` keys after `cursor`
+  // (bytewise, a range scan of the primary key; "" starts at the
+  // beginning), deletes the tombstones older than `retention`, and moves
+  // `cursor` to the page's last key, or back to "" at the end of the table.
+  // Nothing runs (ran false) while another replica is collecting (a
+  // transaction-scoped advisory lock). The sweep needs no index on the
+  // tombstones, so updates of `kv` stay HOT (schema/README.md). Throws
+  // kvstream::Error.
+  SweepStep collect_tombstones(std::chrono::seconds retention, size_t page, std::string& cursor);
 
  private:
   pqxx::connection& conn();
 
   PgSettings settings_;
   std::unique_ptr<pqxx::connection> conn_;
+  // The columns of the batch being applied, reused batch after batch.
+  PgBinaryArray keys_{PgBinaryArray::kText};
+  PgBinaryArray values_{PgBinaryArray::kBytea};
+  PgBinaryArray content_types_{PgBinaryArray::kText};
+  PgBinaryArray offsets_{PgBinaryArray::kInt8};
 };
 
 // Opens a connection with kvstream's session settings (statement timeout,

@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <iostream>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -338,15 +339,15 @@ TEST_F(ApplyFaultTest, FrozenReplicaThatLostItsPartitionsCannotWrite) {
   EXPECT_EQ(b.terminate(30s), 0) << b.log_tail();
 }
 
-// A replica frozen (SIGSTOP) in the middle of a database transaction, after
-// its fenced update of kv_offsets and before its commit, holds that row's
-// lock. Once the broker has given its partitions to another replica, the new
-// owner must not be blocked for as long as the frozen one stays frozen (a
-// paused VM, a half-open connection): the frozen transaction has to be
-// rejected within the database deadlines, and the new owner apply newer
-// events of every partition. A table lock held by the test makes "inside a
-// transaction" deterministic: the replica's upsert waits on it.
-TEST_F(ApplyFaultTest, ReplicaFrozenInsideATransactionDoesNotStallTheNewOwner) {
+// A replica frozen (SIGSTOP) in the middle of applying a batch, after its
+// fenced update of kv_offsets and before its commit, must not block the new
+// owner of its partitions for as long as it stays frozen (a paused VM, a
+// half-open connection). A batch is one statement, so the server finishes
+// it (commit or error) without the client: no transaction of the frozen
+// replica stays open, and the new owner applies newer events of every
+// partition. A table lock held by the test makes "in the middle"
+// deterministic: the replica's upsert waits on it while it is frozen.
+TEST_F(ApplyFaultTest, ReplicaFrozenWhileApplyingABatchDoesNotStallTheNewOwner) {
   auto env_for = [](const std::string& client_id) {
     return std::map<std::string, std::string>{{"KVSTREAM_KAFKA_SESSION_TIMEOUT_MS", "6000"},
                                               {"KVSTREAM_KAFKA_HEARTBEAT_INTERVAL_MS", "1000"},
@@ -375,8 +376,21 @@ TEST_F(ApplyFaultTest, ReplicaFrozenInsideATransactionDoesNotStallTheNewOwner) {
     std::this_thread::sleep_for(200ms);
     lock.commit();
   }
-  ASSERT_TRUE(eventually([&] { return stalled_transactions(pg_url_, 200ms) > 0; }, 10s))
-      << "the frozen replica holds no open transaction";
+  // The server finishes the frozen replica's statement on its own: its apply
+  // connections go back to idle, holding nothing.
+  ASSERT_TRUE(eventually(
+      [&] {
+        pqxx::connection conn(pg_url_);
+        return pqxx::nontransaction(conn)
+                   .exec(
+                       "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                       "current_database() AND application_name = 'kvstream-apply' "
+                       "AND state <> 'idle'")[0][0]
+                   .as<int>() == 0;
+      },
+      10s))
+      << "the frozen replica's batch did not finish without it";
+  EXPECT_EQ(stalled_transactions(pg_url_, 200ms), 0u);
   const auto frozen_at = Clock::now();
   const Offsets at_freeze = applied();  // frozen: it cannot commit any more
 
@@ -413,6 +427,72 @@ TEST_F(ApplyFaultTest, ReplicaFrozenInsideATransactionDoesNotStallTheNewOwner) {
   EXPECT_TRUE(eventually([&] { return committed() == end; }, 30s)) << show(committed());
   EXPECT_EQ(a.terminate(30s), 0) << a.log_tail();
   EXPECT_EQ(b.terminate(30s), 0) << b.log_tail();
+}
+
+// The rows that differ between two reads of the kv table, "" when none.
+std::string table_changes(const KvTable& before, const KvTable& after) {
+  std::string out;
+  for (const auto& [key, row] : after) {
+    auto it = before.find(key);
+    if (it == before.end()) {
+      out += " new:" + key;
+    } else if (it->second.value != row.value || it->second.content_type != row.content_type ||
+               it->second.position != row.position || it->second.updated_at != row.updated_at) {
+      out += " changed:" + key;
+    }
+  }
+  for (const auto& [key, row] : before) {
+    if (!after.count(key)) out += " gone:" + key;
+  }
+  return out;
+}
+
+// Issue 17: the topic is deleted and created again while a replica holds
+// its partitions. Its fetch positions fall off the new, shorter logs, and
+// librdkafka starts them again at the beginning: the replica would ignore
+// the new records as applied (and apply those past its old positions as if
+// they followed the old topic). The lag tracking sees a partition end below
+// its applied position: the replica stops, exit 1 with one clear line, as
+// when an assignment finds it, and the table is left as it was.
+TEST_F(ApplyFaultTest, TopicRecreatedWhileAssignedStopsTheReplicaAndChangesNothing) {
+  Replica& r = start_replica("r1");
+  ASSERT_TRUE(r.wait_ready(60s)) << r.log_tail();
+  LoadSpec spec;
+  spec.events = 1200;
+  spec.keys = 200;
+  spec.seed = 17;
+  publish_load(*publisher_, spec);
+  ASSERT_TRUE(publisher_->flush(60s));
+  const Offsets end = ends();
+  ASSERT_TRUE(wait_applied(end, 60s)) << show(applied());
+  const KvTable before = read_kv_table(pg_url_);
+  publisher_.reset();  // it knows the old topic
+
+  delete_topic(brokers_, topic_);
+  create_topic(brokers_, topic_, kPartitions);
+  // A few events on the new topic: every partition ends far below its
+  // applied position.
+  Oracle new_events;
+  {
+    EventPublisher publisher(brokers_, topic_, new_events);
+    LoadSpec few;
+    few.events = 60;
+    few.keys = 200;
+    few.seed = 18;
+    publish_load(publisher, few);
+    ASSERT_TRUE(publisher.flush(60s));
+  }
+  const Offsets new_end = ends();
+  for (const auto& [p, o] : new_end) ASSERT_LT(o, end.at(p)) << "partition " << p;
+
+  const std::optional<int> code = r.wait(60s);
+  ASSERT_TRUE(code.has_value()) << "the replica still runs on the recreated topic (applied"
+                                << show(applied()) << ", topic ends" << show(new_end) << ")";
+  EXPECT_EQ(*code, 1);
+  EXPECT_NE(r.log_tail(20000).find("(kv_offsets), but the topic ends at offset"),
+            std::string::npos);
+  EXPECT_EQ(applied(), end);
+  EXPECT_EQ(table_changes(before, read_kv_table(pg_url_)), "");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "producer/producer.h"
+#include "source/kafka_record.h"
 #include "source/kafka_source.h"
 #include "tests/support/kafka_util.h"
 #include "tests/support/test_env.h"
@@ -57,9 +58,10 @@ TEST(KafkaRoundTrip, PositionsFromTheProducerAreWhereTheGroupReadsAndCommits) {
   std::map<int32_t, int64_t> next;
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   while (received.size() < sent.size() && std::chrono::steady_clock::now() < deadline) {
-    if (auto r = source.poll(100ms)) {
-      received[*r->key] = Position{r->partition, r->offset};
-      next[r->partition] = r->offset + 1;
+    if (auto m = source.poll(100ms)) {
+      const schema::Record r = source::to_record(m.get());
+      received[*r.key] = Position{r.partition, r.offset};
+      next[r.partition] = r.offset + 1;
     }
   }
   EXPECT_EQ(listener.assigned, (std::set<int32_t>{0, 1, 2}));

@@ -94,6 +94,79 @@ TEST(Migrations, CreatesTheDocumentedTables) {
       << plan;
 }
 
+// The indexes of kv, by name.
+std::set<std::string> indexes_of_kv(pqxx::connection& conn) {
+  std::set<std::string> out;
+  for (const auto& row :
+       pqxx::nontransaction(conn).exec("SELECT indexname FROM pg_indexes WHERE tablename = 'kv'")) {
+    out.insert(row[0].as<std::string>());
+  }
+  return out;
+}
+
+TEST(Migrations, UpdatesOfKvCanStayHot) {
+  // Only the primary key is indexed (no index on a column an update
+  // changes), and new pages keep room for updated rows.
+  TestDatabase db;
+  auto conn = db.connect();
+  schema::migrate(*conn, embedded());
+  EXPECT_EQ(indexes_of_kv(*conn), (std::set<std::string>{"kv_pkey"}));
+  EXPECT_EQ(count(*conn,
+                  "SELECT count(*) FROM pg_class WHERE relname = 'kv' AND "
+                  "'fillfactor=80' = ANY(reloptions)"),
+            1);
+  // An update of a row is heap-only.
+  {
+    // A session of its own: its statistics are sent when it ends.
+    auto writer = db.connect();
+    pqxx::nontransaction tx(*writer);
+    tx.exec("INSERT INTO kv (key, value, src_partition, src_offset) VALUES ('k', 'a', 0, 0)");
+    tx.exec("UPDATE kv SET value = 'b', src_offset = 1, updated_at = now() WHERE key = 'k'");
+  }
+  const std::string hot = "SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'kv'";
+  auto reader = db.connect();
+  for (int i = 0; i < 100 && count(*reader, hot) == 0; ++i) {
+    std::this_thread::sleep_for(100ms);  // the statistics arrive asynchronously
+  }
+  EXPECT_EQ(count(*reader, hot), 1);
+}
+
+TEST(Migrations, HotUpdatesMigrationWaitsForABusyTableAndIsRetried) {
+  // A database at version 1 with a transaction holding a lock on kv (a
+  // replica's apply statement). The migration may not queue every later
+  // writer behind its lock request: it gives up after its lock timeout and
+  // tries again, and applies once the table is free.
+  TestDatabase db;
+  auto conn = db.connect();
+  const auto all = embedded();
+  schema::migrate(*conn, {all.front()});
+  auto writer = db.connect();
+  pqxx::work busy(*writer);
+  busy.exec("INSERT INTO kv (key, src_partition, src_offset) VALUES ('k', 0, 0)");
+  auto migrated = std::async(std::launch::async, [&] {
+    auto c = db.connect();
+    return schema::migrate(*c, all);
+  });
+  // The migration waits on kv's lock (bounded wait to see it there), while
+  // another writer still gets through between its attempts.
+  bool waiting = false;
+  for (int i = 0; i < 100 && !waiting; ++i) {
+    waiting = count(*conn,
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%DROP INDEX%'") > 0;
+    if (!waiting) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(waiting);
+  ASSERT_EQ(migrated.wait_for(1500ms), std::future_status::timeout);  // retried, not failed
+  auto other = db.connect();
+  pqxx::nontransaction(*other).exec(
+      "INSERT INTO kv (key, src_partition, src_offset) VALUES ('other', 1, 0)");
+  busy.commit();
+  const schema::MigrateResult result = migrated.get();
+  EXPECT_EQ(result.applied, std::vector<int>{2});
+  EXPECT_EQ(indexes_of_kv(*conn), (std::set<std::string>{"kv_pkey"}));
+}
+
 TEST(Migrations, AFailingMigrationRollsBackAndLeavesTheDatabaseUsable) {
   TestDatabase db;
   auto conn = db.connect();
@@ -101,7 +174,7 @@ TEST(Migrations, AFailingMigrationRollsBackAndLeavesTheDatabaseUsable) {
   files.push_back(
       {"9001_broken.sql", "CREATE TABLE half_done (x int); SELECT no_such_function();"});
   EXPECT_THROW(schema::migrate(*conn, schema::load_migrations(files)), Error);
-  EXPECT_EQ(schema::applied_versions(*conn), std::vector<int>{1});
+  EXPECT_EQ(schema::applied_versions(*conn), (std::vector<int>{1, 2}));
   pqxx::nontransaction tx(*conn);
   EXPECT_TRUE(tx.exec("SELECT to_regclass('half_done') IS NULL")[0][0].as<bool>());
   tx.exec("INSERT INTO kv (key, src_partition, src_offset) VALUES ('k', 0, 0)");
@@ -142,9 +215,9 @@ TEST(Migrations, ConcurrentRunnersApplyEachMigrationExactlyOnce) {
     applied.insert(result.applied.begin(), result.applied.end());
     EXPECT_EQ(result.current_version, 9001);
   }
-  EXPECT_EQ(applied, (std::multiset<int>{1, 9001}));
+  EXPECT_EQ(applied, (std::multiset<int>{1, 2, 9001}));
   auto conn = db.connect();
-  EXPECT_EQ(schema::applied_versions(*conn), (std::vector<int>{1, 9001}));
+  EXPECT_EQ(schema::applied_versions(*conn), (std::vector<int>{1, 2, 9001}));
 }
 
 TEST(Migrations, AWaitingRunnerOutlastsItsStatementTimeout) {
@@ -164,9 +237,9 @@ TEST(Migrations, AWaitingRunnerOutlastsItsStatementTimeout) {
   std::this_thread::sleep_for(300ms);  // the first runner holds the lock
   const schema::MigrateResult waited = schema::migrate(*second, migrations);
   const schema::MigrateResult ran = slow.get();
-  EXPECT_EQ(ran.applied.size() + waited.applied.size(), 2u);
+  EXPECT_EQ(ran.applied.size() + waited.applied.size(), 3u);
   EXPECT_EQ(waited.current_version, 9001);
-  EXPECT_EQ(schema::applied_versions(*second), (std::vector<int>{1, 9001}));
+  EXPECT_EQ(schema::applied_versions(*second), (std::vector<int>{1, 2, 9001}));
 }
 
 TEST(MigrateCommand, AppliesTheMigrationsThenIsANoOp) {
@@ -175,7 +248,7 @@ TEST(MigrateCommand, AppliesTheMigrationsThenIsANoOp) {
                                                {"KVSTREAM_BROKERS", "127.0.0.1:1"}};
   auto first = run_command({bin_dir() + "/kvstream-consumer", "migrate"}, env);
   EXPECT_EQ(first.exit_code, 0) << first.out;
-  EXPECT_NE(first.out.find("database schema at version 1; applied 1 migration(s)"),
+  EXPECT_NE(first.out.find("database schema at version 2; applied 2 migration(s)"),
             std::string::npos)
       << first.out;
   auto conn = db.connect();
@@ -183,7 +256,7 @@ TEST(MigrateCommand, AppliesTheMigrationsThenIsANoOp) {
                   "SELECT count(*) FROM information_schema.tables WHERE table_name IN "
                   "('kv', 'kv_offsets', 'kvstream_migrations')"),
             3);
-  EXPECT_EQ(schema::applied_versions(*conn), std::vector<int>{1});
+  EXPECT_EQ(schema::applied_versions(*conn), (std::vector<int>{1, 2}));
 
   auto second = run_command({bin_dir() + "/kvstream-consumer", "migrate"}, env);
   EXPECT_EQ(second.exit_code, 0) << second.out;

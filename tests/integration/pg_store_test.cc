@@ -5,29 +5,14 @@
 
 #include "schema/migrations.h"
 #include "store/pg_reader.h"
+#include "tests/fakes/events.h"
 #include "tests/support/test_database.h"
 
 namespace kvstream::testing {
 namespace {
 
-schema::Event put(int32_t p, int64_t offset, std::string key, std::string value,
-                  std::string content_type = "") {
-  schema::Event e;
-  e.op = schema::Op::kPut;
-  e.key = std::move(key);
-  e.value = std::move(value);
-  e.content_type = std::move(content_type);
-  e.position = Position{p, offset};
-  return e;
-}
-
-schema::Event del(int32_t p, int64_t offset, std::string key) {
-  schema::Event e;
-  e.op = schema::Op::kDelete;
-  e.key = std::move(key);
-  e.position = Position{p, offset};
-  return e;
-}
+using fakes::del;
+using fakes::put;
 
 store::PartitionBatch batch(int32_t p, int64_t expected, int64_t next,
                             std::vector<schema::Event> events) {

@@ -26,6 +26,7 @@ using producer::CloseReport;
 using producer::Delivery;
 using producer::Producer;
 using producer::ProducerSettings;
+using producer::WhenFull;
 
 ProducerSettings settings_for(const std::string& brokers, const std::string& topic) {
   ProducerSettings s;
@@ -254,6 +255,31 @@ TEST_F(ProducerTest, CloseReturnsWithinItsBoundWhenTheBrokerIsUnreachable) {
   EXPECT_EQ(producer.close().undelivered, 1000u);  // idempotent, and at once
   EXPECT_LT(seconds_since(again), 0.1);
   EXPECT_THROW(producer.put("late", "v", {}, nullptr), Error);
+}
+
+TEST_F(ProducerTest, AFullQueueRefusesAtOnceWhenAskedNotToWait) {
+  auto settings = settings_for("127.0.0.1:1", topic_);
+  settings.kafka.properties["queue.buffering.max.messages"] = "2";
+  settings.delivery_timeout = 120s;  // waiting for room would take this long
+  settings.close_timeout = 500ms;
+  Outcomes outcomes;
+  Producer producer(settings);
+  ASSERT_FALSE(producer.put("a", "v", {}, outcomes.track("a"), WhenFull::kRefuse));
+  ASSERT_FALSE(producer.del("b", {}, outcomes.track("b"), WhenFull::kRefuse));
+  bool heard = false;
+  try {
+    producer.put(
+        "c", "v", {}, [&](const Delivery&) { heard = true; }, WhenFull::kRefuse);
+    ADD_FAILURE() << "a put into a full queue was taken";
+  } catch (const Error& e) {
+    EXPECT_TRUE(e.retryable()) << e.what();
+  }
+  EXPECT_THROW(producer.del("d", {}, nullptr, WhenFull::kRefuse), Error);
+  EXPECT_EQ(producer.in_flight(), 2u);
+  const CloseReport report = producer.close();
+  EXPECT_EQ(report.undelivered, 2u);  // the refused ones were never in flight
+  EXPECT_EQ(outcomes.failures(), 2u);
+  EXPECT_FALSE(heard);
 }
 
 TEST_F(ProducerTest, FlushSendsLingeringEventsAtOnce) {

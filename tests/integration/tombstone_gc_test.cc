@@ -1,5 +1,5 @@
-// Tombstone garbage collection against a real Postgres: only tombstones
-// older than the retention go, in bounded batches; live rows never do.
+// Tombstone garbage collection against a real Postgres: a sweep of the keys
+// in pages; only tombstones older than the retention go; live rows never do.
 #include <gtest/gtest.h>
 
 #include <future>
@@ -30,10 +30,28 @@ TEST(TombstoneGc, RemovesOnlyTombstonesOlderThanTheRetentionInBatches) {
   }
   store::PgStore store({db.url()});
   const auto retention = std::chrono::hours(24);
-  EXPECT_EQ(store.collect_tombstones(retention, 10), 10u);
-  EXPECT_EQ(store.collect_tombstones(retention, 10), 10u);
-  EXPECT_EQ(store.collect_tombstones(retention, 10), 5u);
-  EXPECT_EQ(store.collect_tombstones(retention, 10), 0u);
+  // 27 keys in bytewise order: old-live, old-tomb-1, old-tomb-10 .. 19,
+  // old-tomb-2, old-tomb-20 .. 25, old-tomb-3 .. 9, recent-tomb.
+  std::string cursor;
+  store::SweepStep step = store.collect_tombstones(retention, 10, cursor);
+  EXPECT_TRUE(step.ran);
+  EXPECT_EQ(step.scanned, 10u);
+  EXPECT_EQ(step.deleted, 9u);  // the page holds old-live
+  EXPECT_FALSE(step.wrapped);
+  EXPECT_EQ(cursor, "old-tomb-17");
+  step = store.collect_tombstones(retention, 10, cursor);
+  EXPECT_EQ(step.deleted, 10u);  // old-tomb-18 .. old-tomb-3
+  EXPECT_FALSE(step.wrapped);
+  EXPECT_EQ(cursor, "old-tomb-3");
+  step = store.collect_tombstones(retention, 10, cursor);
+  EXPECT_EQ(step.scanned, 7u);
+  EXPECT_EQ(step.deleted, 6u);  // the page holds recent-tomb
+  EXPECT_TRUE(step.wrapped);
+  EXPECT_EQ(cursor, "");
+  step = store.collect_tombstones(retention, 10, cursor);
+  EXPECT_EQ(step.scanned, 2u);  // what is left: old-live and recent-tomb
+  EXPECT_EQ(step.deleted, 0u);
+  EXPECT_TRUE(step.wrapped);
 
   pqxx::nontransaction tx(*conn);
   EXPECT_EQ(tx.exec("SELECT count(*) FROM kv WHERE key LIKE 'old-tomb-%'")[0][0].as<int>(), 0);
@@ -53,9 +71,12 @@ TEST(TombstoneGc, OneCollectorAtATime) {
   pqxx::work holder(*other);
   holder.exec("SELECT pg_advisory_xact_lock(30248060754816354)");
   store::PgStore store({db.url()});
-  EXPECT_EQ(store.collect_tombstones(std::chrono::hours(24), 10), 0u);
+  std::string cursor;
+  store::SweepStep step = store.collect_tombstones(std::chrono::hours(24), 10, cursor);
+  EXPECT_FALSE(step.ran);
+  EXPECT_EQ(step.deleted, 0u);
   holder.abort();
-  EXPECT_EQ(store.collect_tombstones(std::chrono::hours(24), 10), 1u);
+  EXPECT_EQ(store.collect_tombstones(std::chrono::hours(24), 10, cursor).deleted, 1u);
 }
 
 TEST(TombstoneGc, APutCommittedWhileTheCollectorWaitsOnItsRowSurvives) {
@@ -72,13 +93,15 @@ TEST(TombstoneGc, APutCommittedWhileTheCollectorWaitsOnItsRowSurvives) {
   put.exec(
       "UPDATE kv SET value = 'back'::bytea, src_offset = 2, updated_at = now() WHERE key = 'k'");
   store::PgStore store({db.url()});
-  auto collected = std::async(std::launch::async,
-                              [&] { return store.collect_tombstones(std::chrono::hours(24), 10); });
+  std::string cursor;
+  auto collected = std::async(std::launch::async, [&] {
+    return store.collect_tombstones(std::chrono::hours(24), 10, cursor).deleted;
+  });
   // The collector is blocked on the row (bounded wait for it to get there).
   for (int i = 0; i < 100; ++i) {
     auto r = pqxx::nontransaction(*conn).exec(
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND "
-        "query LIKE 'DELETE FROM kv%'");
+        "query LIKE '%DELETE FROM kv%'");
     if (r[0][0].as<int>() > 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -304,6 +304,11 @@ class ReplicaPool {
            std::to_string(s.proc->port()) + ")";
   }
 
+  static bool log_is_empty(const Replica& r) {
+    std::error_code ec;
+    return std::filesystem::file_size(r.log_path(), ec) == 0 && !ec;
+  }
+
   // Under mu_: if the slot's process has exited, records and classifies it.
   void reap(Slot& s) {
     if (!s.proc) return;
@@ -323,6 +328,15 @@ class ReplicaPool {
         }
         break;
       case Expect::kTerm:
+        if (*code == 128 + SIGTERM && log_is_empty(*s.proc)) {
+          // Signalled before its first instruction took the signals over
+          // (the replica blocks them before it logs anything): an orchestrator
+          // stopping a process it has just started sees the same, and
+          // nothing had been done yet.
+          ++exits_["sigterm_before_start"];
+          log_.line(what + ", signalled before it started");
+          break;
+        }
         ++exits_["sigterm"];
         slowest_sigterm_ = std::max(slowest_sigterm_, after);
         if (*code != 0) {

@@ -30,6 +30,33 @@ kafka::HandlePtr make_handle(rd_kafka_type_t type, const std::string& brokers,
 
 }  // namespace
 
+void delete_topic(const std::string& brokers, const std::string& topic) {
+  kafka::HandlePtr rk = make_handle(RD_KAFKA_PRODUCER, brokers);
+  kafka::QueuePtr queue(rd_kafka_queue_new(rk.get()));
+  rd_kafka_DeleteTopic_t* del = rd_kafka_DeleteTopic_new(topic.c_str());
+  rd_kafka_DeleteTopics(rk.get(), &del, 1, nullptr, queue.get());
+  rd_kafka_DeleteTopic_destroy(del);
+  kafka::EventPtr ev(rd_kafka_queue_poll(queue.get(), 30000));
+  if (!ev) throw std::runtime_error("deleting topic " + topic + ": no answer within 30 s");
+  size_t count = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev.get()), &count);
+  for (size_t i = 0; i < count; ++i) {
+    if (const auto e = rd_kafka_topic_result_error(results[i])) {
+      throw std::runtime_error("deleting topic " + topic + ": " + rd_kafka_err2str(e));
+    }
+  }
+  // Asked with a consumer's handle, which never has a topic created by
+  // asking for it.
+  kafka::HandlePtr reader = make_handle(RD_KAFKA_CONSUMER, brokers);
+  for (int i = 0; i < 300; ++i) {
+    if (kafka::partition_count(reader.get(), topic, 1000) < 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  throw std::runtime_error("topic " + topic +
+                           " still shows in the metadata 30 s after its deletion");
+}
+
 std::map<int32_t, int64_t> committed_offsets(const std::string& brokers, const std::string& group,
                                              const std::string& topic) {
   kafka::HandlePtr rk = make_handle(RD_KAFKA_CONSUMER, brokers, group);

@@ -16,6 +16,12 @@ namespace kvstream::testing {
 // Creating a topic and reading its end offsets (common/kafka_admin.h).
 using kafka::create_topic;
 using kafka::end_offsets;
+using kafka::set_topic_config;
+
+// Deletes `topic` and waits (up to 30 s) until the broker's metadata no
+// longer shows it, so that it can be created again under the same name.
+// Throws std::runtime_error.
+void delete_topic(const std::string& brokers, const std::string& topic);
 
 // The offsets `group` has committed for `topic` (partition -> offset;
 // partitions without a commit are absent).
