@@ -1067,6 +1067,12 @@ std::string ChaosReport::full() const {
   out << "run folder: " << run_dir << "\n";
   out << "\nschedule as run (planned time, episode, action -> actual time and outcome):\n";
   for (const std::string& line : executed) out << line << "\n";
+  // Once more, each failure's first line, last: a log cut in the middle
+  // (CI keeps the head and the tail) still names what failed.
+  if (!failures.empty()) out << "\n" << failures.size() << " failure(s), in short:\n";
+  for (size_t i = 0; i < failures.size(); ++i) {
+    out << "failure " << i + 1 << ": " << failures[i].substr(0, failures[i].find('\n')) << "\n";
+  }
   return out.str();
 }
 
