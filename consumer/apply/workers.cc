@@ -53,13 +53,22 @@ void ApplyWorkers::run(store::Store& store) {
     }
     job.done(std::move(r));
     bool runnable;
+    bool drained;
     {
       std::lock_guard<std::mutex> lock(mu_);
       active_.erase(partition);
       runnable = next_job() != queue_.end();
+      drained = stopping_ && queue_.empty();
     }
-    // A queued batch of this partition may have waited for this one.
-    if (runnable) wake_.notify_one();
+    if (drained) {
+      // Stopping, and nothing is left: the workers asleep because every
+      // queued batch's partition was being applied exit now (nothing else
+      // would wake them, and stop() joins them).
+      wake_.notify_all();
+    } else if (runnable) {
+      // A queued batch of this partition may have waited for this one.
+      wake_.notify_one();
+    }
   }
 }
 
