@@ -315,8 +315,7 @@ int run_consumer_cli(int argc, char** argv) {
     // run in transactions).
     pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
     try {
-      auto conn = store::connect(s.pg, "kvstream-migrate");
-      auto result = schema::migrate(*conn, schema::load_migrations(schema::embedded_migrations()));
+      auto result = store::migrate_database(s.pg, [] { return true; });
       std::cout << "database schema at version " << result.current_version << "; applied "
                 << result.applied.size() << " migration(s)" << std::endl;
       return kExitOk;

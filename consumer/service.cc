@@ -25,29 +25,13 @@ constexpr auto kCommitInterval = std::chrono::milliseconds(100);
 
 }  // namespace
 
-schema::MigrateResult migrate_database(const store::PgSettings& pg,
-                                       const std::function<bool()>& give_up) {
-  Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(5));
-  for (;;) {
-    try {
-      auto conn = store::connect(pg, "kvstream-migrate");
-      return schema::migrate(*conn, schema::load_migrations(schema::embedded_migrations()));
-    } catch (const Error& e) {
-      if (!e.retryable() || give_up()) throw;
-      auto delay = backoff.next();
-      spdlog::warn("{}; retrying in {} ms", e.what(), delay.count());
-      std::this_thread::sleep_for(delay);
-    }
-  }
-}
-
 ConsumerService::ConsumerService(ConsumerSettings settings) : settings_(std::move(settings)) {}
 
 ConsumerService::~ConsumerService() { stop(); }
 
 void ConsumerService::start() {
   if (settings_.migrate_on_start) {
-    auto result = migrate_database(settings_.pg, [this] { return stopping_.load(); });
+    auto result = store::migrate_database(settings_.pg, [this] { return stopping_.load(); });
     spdlog::info("database schema at version {} ({} migration(s) applied now)",
                  result.current_version, result.applied.size());
   }
@@ -149,16 +133,25 @@ void ConsumerService::start() {
   source_->subscribe();
   started_ = true;
   poll_thread_ = std::thread([this] { poll_loop(); });
-  gc_thread_ = std::thread([this] { gc_loop(); });
+  store::TombstoneCollectorSettings gc;
+  gc.retention = settings_.tombstone_retention;
+  gc.interval = settings_.gc_interval;
+  gc.page = settings_.gc_page;
+  tombstones_ = std::make_unique<store::TombstoneCollector>(gc, [this] {
+    auto store = std::make_shared<store::PgStore>(settings_.pg);
+    return [store](std::chrono::seconds retention, size_t page, std::string& cursor) {
+      return store->collect_tombstones(retention, page, cursor);
+    };
+  });
+  tombstones_->start();
 }
 
 void ConsumerService::stop() {
   if (!started_) return;
   started_ = false;
   stopping_.store(true);
-  gc_wake_.notify_all();
   if (poll_thread_.joinable()) poll_thread_.join();
-  if (gc_thread_.joinable()) gc_thread_.join();
+  if (tombstones_) tombstones_->stop();
   // Leave the group now if the poll loop did not (it failed): closing serves
   // the revoke callback, which needs the engine, the workers and the cached
   // view alive; the source's destructor would run after some are gone.
@@ -428,35 +421,6 @@ void ConsumerService::poll_loop() {
   } catch (const std::exception& e) {
     spdlog::critical("consumer stopped: {}", e.what());
     failed_.store(true);
-  }
-}
-
-void ConsumerService::gc_loop() {
-  // Every gc_interval, one sweep over the whole key space in pages of
-  // gc_page keys, with a short pause between pages so the apply path keeps
-  // the database. A tombstone goes between `tombstone_retention` and that
-  // plus an interval and a sweep after its delete.
-  std::unique_lock<std::mutex> lock(gc_mu_);
-  while (!stopping_.load()) {
-    gc_wake_.wait_for(lock, settings_.gc_interval, [&] { return stopping_.load(); });
-    if (stopping_.load()) break;
-    lock.unlock();
-    try {
-      store::PgStore store(settings_.pg);
-      std::string cursor;
-      size_t total = 0;
-      for (;;) {
-        const store::SweepStep step =
-            store.collect_tombstones(settings_.tombstone_retention, settings_.gc_page, cursor);
-        total += step.deleted;
-        if (!step.ran || step.wrapped || stopping_.load()) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-      if (total > 0) spdlog::info("removed {} tombstone(s) older than the retention", total);
-    } catch (const Error& e) {
-      spdlog::warn("tombstone collection: {}", e.what());
-    }
-    lock.lock();
   }
 }
 

@@ -8,7 +8,8 @@
 //   apply workers   apply_workers threads, each with its own connection; after
 //                   each commit they refresh the batch's rows the view cache
 //                   holds (deletes as negative entries)
-//   tombstone GC    one thread: every gc_interval, a sweep of the keys in pages
+//   tombstone GC    one thread (store::TombstoneCollector): every gc_interval,
+//                   a sweep of the keys in pages
 //   HTTP threads    the server's I/O threads; they also read the database
 //                   for cache misses (asynchronous libpq connections)
 //   read threads    listings, opening read connections, read-your-writes
@@ -22,7 +23,6 @@
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -42,9 +42,11 @@
 #include "source/kafka_record.h"
 #include "source/kafka_source.h"
 #include "store/pg_async_reader.h"
+#include "store/pg_migrate.h"
 #include "store/pg_reader.h"
 #include "store/pg_store.h"
 #include "store/pg_view_reader.h"
+#include "store/tombstone_collector.h"
 #include "view/cached_view.h"
 #include "view/replica_status.h"
 
@@ -78,12 +80,6 @@ struct ConsumerSettings {
   bool cache_insert_on_apply = false;
 };
 
-// Applies the pending migrations, retrying transient failures (the database
-// not up yet, a table lock not granted in time) with backoff until
-// `give_up` says so. Throws kvstream::Error.
-schema::MigrateResult migrate_database(const store::PgSettings& pg,
-                                       const std::function<bool()>& give_up);
-
 class ConsumerService : public source::KafkaSource::Listener {
  public:
   explicit ConsumerService(ConsumerSettings settings);
@@ -115,7 +111,6 @@ class ConsumerService : public source::KafkaSource::Listener {
   void update_lag();
   // Sends the applied positions not yet committed to Kafka.
   void flush_commits(std::chrono::steady_clock::time_point now);
-  void gc_loop();
 
   std::map<int32_t, int64_t> on_assign(const std::vector<int32_t>& partitions) override;
   void on_revoke(const std::vector<int32_t>& partitions) override;
@@ -143,11 +138,9 @@ class ConsumerService : public source::KafkaSource::Listener {
   // keep its cache coherent.
   std::unique_ptr<store::PgViewReader> view_reader_;
   std::unique_ptr<view::CachedView> cached_view_;
+  std::unique_ptr<store::TombstoneCollector> tombstones_;
 
   std::thread poll_thread_;
-  std::thread gc_thread_;
-  std::mutex gc_mu_;
-  std::condition_variable gc_wake_;  // with gc_mu_: stop() wakes the GC thread
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failed_{false};
   bool started_ = false;

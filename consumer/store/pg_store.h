@@ -23,20 +23,13 @@
 
 #include "store/pg_binary_array.h"
 #include "store/store.h"
+#include "store/tombstone_collector.h"
 
 namespace kvstream::store {
 
 struct PgSettings {
   std::string url;  // libpq connection URI
   std::chrono::milliseconds statement_timeout{10000};
-};
-
-// What one step of the tombstone sweep did.
-struct SweepStep {
-  bool ran = false;      // false: another replica holds the collector lock
-  size_t scanned = 0;    // keys looked at
-  size_t deleted = 0;    // tombstones removed
-  bool wrapped = false;  // the page reached the end of the table
 };
 
 class PgStore : public Store {
