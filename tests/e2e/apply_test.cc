@@ -15,6 +15,7 @@
 #include "schema/dlq.h"
 #include "tests/e2e/apply_fixture.h"
 #include "tests/support/http_client.h"
+#include "tests/support/metrics_reader.h"
 #include "tests/support/poison.h"
 
 namespace kvstream::testing {
@@ -234,11 +235,7 @@ TEST_F(ApplyTest, APositionPastTheEndOfTheTopicStopsTheReplicaAndChangesNothing)
 }
 
 // A gauge without labels from the replica's /metrics, or -1 if absent.
-double gauge(Replica& r, const std::string& name) {
-  const HttpResult m = http_request(r.port(), "GET", "/metrics", "", {}, 5s);
-  const size_t line = m.body.find("\n" + name + " ");
-  return line == std::string::npos ? -1.0 : std::stod(m.body.substr(line + name.size() + 2));
-}
+double gauge(const Replica& r, const std::string& name) { return metric_value(r.port(), name); }
 
 // A dead-letter topic that refuses records (here: every record is larger
 // than it allows). The refused record is never skipped: its partition's

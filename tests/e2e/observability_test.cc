@@ -13,51 +13,15 @@
 
 #include "tests/e2e/apply_fixture.h"
 #include "tests/support/http_client.h"
+#include "tests/support/metrics_reader.h"
 
 namespace kvstream::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Every series of the metric `name` in the replica's /metrics, by its
-// labels (`{partition="0"}`); empty when the replica does not answer.
 std::map<std::string, double> series(const Replica& r, const std::string& name) {
-  std::map<std::string, double> out;
-  HttpResult m;
-  try {
-    m = http_get(r.port(), "/metrics");
-  } catch (const std::exception&) {
-    return out;
-  }
-  if (m.status != 200) return out;
-  std::istringstream lines(m.body);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.compare(0, name.size(), name) != 0 || line.size() == name.size()) continue;
-    const char next = line[name.size()];
-    if (next != '{' && next != ' ') continue;
-    const size_t space = line.rfind(' ');
-    out[line.substr(name.size(), space - name.size())] = std::stod(line.substr(space + 1));
-  }
-  return out;
-}
-
-double series_sum(const std::map<std::string, double>& s) {
-  double total = 0;
-  for (const auto& [labels, v] : s) total += v;
-  return total;
-}
-
-double series_max(const std::map<std::string, double>& s) {
-  double m = 0;
-  for (const auto& [labels, v] : s) m = std::max(m, v);
-  return m;
-}
-
-std::string show_series(const std::map<std::string, double>& s) {
-  std::string out;
-  for (const auto& [labels, v] : s) out += " " + labels + "=" + std::to_string(v);
-  return out;
+  return metric_series(r.port(), name);
 }
 
 class ObservabilityTest : public ApplyFixture {};

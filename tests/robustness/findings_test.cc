@@ -77,6 +77,7 @@
 #include "tests/support/kafka_util.h"
 #include "tests/support/kv_table.h"
 #include "tests/support/load.h"
+#include "tests/support/metrics_reader.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/replica.h"
 #include "tests/support/test_database.h"
@@ -273,18 +274,7 @@ TEST(ReplicaShutdown, SigtermWhileJoiningWithTheBrokerGoneExitsZero) {
 }
 
 // A gauge of the replica's /metrics, or -1.
-double gauge(Replica& r, const std::string& name) {
-  try {
-    const HttpResult m = http_request(r.port(), "GET", "/metrics", "", {}, 5s);
-    size_t at = 0;
-    while ((at = m.body.find(name + " ", at)) != std::string::npos) {
-      if (at == 0 || m.body[at - 1] == '\n') return std::stod(m.body.substr(at + name.size() + 1));
-      at += name.size();
-    }
-  } catch (const std::exception&) {
-  }
-  return -1;
-}
+double gauge(const Replica& r, const std::string& name) { return metric_value(r.port(), name); }
 
 std::string show(const std::map<int32_t, int64_t>& offsets) {
   std::string out;
