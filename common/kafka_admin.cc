@@ -22,6 +22,18 @@ HandlePtr admin_client(const std::string& brokers) {
   return rk;
 }
 
+// The answer to an admin request sent with `queue` as its reply queue.
+// Throws, naming `what`, when none comes within 30 s or when the request
+// failed as a whole; the per-resource results are the caller's to check.
+EventPtr await_admin_result(rd_kafka_queue_t* queue, const std::string& what) {
+  EventPtr ev(rd_kafka_queue_poll(queue, 30000));
+  if (!ev) throw std::runtime_error(what + ": no answer within 30 s");
+  if (rd_kafka_event_error(ev.get())) {
+    throw std::runtime_error(what + ": " + rd_kafka_event_error_string(ev.get()));
+  }
+  return ev;
+}
+
 }  // namespace
 
 int partition_count(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
@@ -54,8 +66,7 @@ void create_topic(const std::string& brokers, const std::string& topic, int part
   }
   rd_kafka_CreateTopics(rk.get(), &new_topic, 1, nullptr, queue.get());
   rd_kafka_NewTopic_destroy(new_topic);
-  EventPtr ev(rd_kafka_queue_poll(queue.get(), 30000));
-  if (!ev) throw std::runtime_error("creating topic " + topic + ": no answer within 30 s");
+  EventPtr ev = await_admin_result(queue.get(), "creating topic " + topic);
   size_t count = 0;
   const rd_kafka_topic_result_t** results =
       rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &count);
@@ -87,12 +98,7 @@ void set_topic_config(const std::string& brokers, const std::string& topic,
   }
   rd_kafka_AlterConfigs(rk.get(), &resource, 1, nullptr, queue.get());
   rd_kafka_ConfigResource_destroy(resource);
-  EventPtr ev(rd_kafka_queue_poll(queue.get(), 30000));
-  if (!ev) throw std::runtime_error("configuring topic " + topic + ": no answer within 30 s");
-  if (rd_kafka_event_error(ev.get())) {
-    throw std::runtime_error("configuring topic " + topic + ": " +
-                             rd_kafka_event_error_string(ev.get()));
-  }
+  EventPtr ev = await_admin_result(queue.get(), "configuring topic " + topic);
   size_t count = 0;
   const rd_kafka_ConfigResource_t** results =
       rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev.get()), &count);
