@@ -1,0 +1,69 @@
+// The chaos driver's (chaos.h) fault injection. Internal to the driver.
+#pragma once
+
+#include <atomic>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/robustness/chaos.h"
+#include "tests/robustness/replica_pool.h"
+#include "tests/robustness/run_log.h"
+#include "tests/robustness/schedule.h"
+#include "tests/support/kafka_server.h"
+#include "tests/support/pg_server.h"
+
+namespace kvstream::chaos::detail {
+
+using testing::KafkaServer;
+using testing::PgServer;
+
+// Executes the schedule's actions on the servers and the replicas.
+class Injector {
+ public:
+  Injector(KafkaServer& broker, PgServer& pg, std::string db_url, ReplicaPool& pool, RunLog& log,
+           ChaosReport& report);
+
+  ~Injector();
+
+  bool pg_up() const;
+  bool broker_up() const;
+
+  // Runs the action; returns what happened.
+  std::string execute(const Action& a);
+
+  // Brings Postgres and the broker back if the run ended with them down.
+  void restore();
+
+  // Waits for a broker start in progress; rethrows its failure (Abort).
+  void join_broker_start();
+
+  void join_locks();
+
+ private:
+  bool slot_is_storm(int slot) const;
+
+  void start_pg();
+
+  void start_broker();
+
+  KafkaServer& broker_;
+  PgServer& pg_;
+  const std::string db_url_;
+  ReplicaPool& pool_;
+  RunLog& log_;
+  ChaosReport& report_;
+  std::map<int, FaultKind> kinds_;
+  std::set<int> started_;
+  std::atomic<bool> pg_up_{true}, broker_up_{true};
+  std::mutex locks_mu_;
+  std::vector<std::thread> locks_;   // guarded by locks_mu_
+  std::thread broker_start_;         // the scheduler's thread only
+  std::exception_ptr broker_error_;  // set by broker_start_, read after joining it
+};
+
+}  // namespace kvstream::chaos::detail
