@@ -150,8 +150,10 @@ void ConsumerService::stop() {
   if (!started_) return;
   started_ = false;
   stopping_.store(true);
-  if (poll_thread_.joinable()) poll_thread_.join();
+  // The collector first: it stops after its current step, while the poll
+  // thread applies what is pending.
   if (tombstones_) tombstones_->stop();
+  if (poll_thread_.joinable()) poll_thread_.join();
   // Leave the group now if the poll loop did not (it failed): closing serves
   // the revoke callback, which needs the engine, the workers and the cached
   // view alive; the source's destructor would run after some are gone.
