@@ -292,6 +292,13 @@ void ConsumerService::advance(bool force) {
   for (const auto& [p, next] : progress.applied) unsent_commits_[p] = next;
   for (const auto& [p, next] : progress.fenced) {
     cached_view_->fence(p);  // what we cached may be older than what the other writer committed
+    // A dead letter on its way for a record of this partition is dropped:
+    // the record is read again from `next` and refused again. Releasing it
+    // when delivered would move the position past the records before it.
+    if (dlq_held_.erase(p) > 0) {
+      dead_letters_->cancel({p});
+      if (!paused_.count(p)) source_->resume({p});
+    }
     source_->seek(p, next);
   }
   if (!progress.pause.empty()) {

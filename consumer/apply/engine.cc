@@ -280,6 +280,10 @@ void ApplyEngine::finish(Completion c) {
     set_memory(p, 0, 0);
     p.last_offset = next == store::kNoOffset ? -1 : next - 1;
     p.submitted_until = p.last_offset;
+    // A record held back for its dead letter is read again from the new
+    // position: releasing it later would move the position past the
+    // records between (the service cancels its dead letter).
+    p.held_from = -1;
     view_.set_applied(id, next);
     progress_.fenced[id] = next;
     // A batch being retried may come back fenced: the partition is not
