@@ -270,36 +270,17 @@ class MergeWriter : public BatchWriter {
                  : tx.exec_prepared("fence", b.topic, b.partition, b.new_next_offset,
                                     b.expected_next_offset);
     if (r.affected_rows() != 1) fenced(b);
-    keys_.clear();
-    values_.clear();
-    types_.clear();
-    offsets_.clear();
-    for (const schema::Event& e : b.events) {
-      keys_.add(e.key);
-      if (e.op == schema::Op::kPut) {
-        values_.add(e.value);
-      } else {
-        values_.add_null();
-      }
-      if (e.content_type.empty() || e.op == schema::Op::kDelete) {
-        types_.add_null();
-      } else {
-        types_.add(e.content_type);
-      }
-      offsets_.add_int8(e.position.offset);
-    }
+    columns_.fill(b.events);
     auto bin = [](std::string_view s) { return pqxx::binarystring(s.data(), s.size()); };
-    tx.exec_prepared("merge", bin(keys_.finish()), bin(values_.finish()), bin(types_.finish()),
-                     bin(offsets_.finish()), b.partition);
+    tx.exec_prepared("merge", bin(columns_.keys.finish()), bin(columns_.values.finish()),
+                     bin(columns_.content_types.finish()), bin(columns_.offsets.finish()),
+                     b.partition);
     tx.commit();
   }
 
  private:
   pqxx::connection conn_;
-  store::PgBinaryArray keys_{store::PgBinaryArray::kText};
-  store::PgBinaryArray values_{store::PgBinaryArray::kBytea};
-  store::PgBinaryArray types_{store::PgBinaryArray::kText};
-  store::PgBinaryArray offsets_{store::PgBinaryArray::kInt8};
+  store::BatchColumns columns_;
 };
 
 }  // namespace

@@ -123,36 +123,42 @@ std::map<int32_t, int64_t> PgStore::load_next_offsets(const std::string& topic,
   return out;
 }
 
+void BatchColumns::fill(const std::vector<schema::Event>& events) {
+  keys.clear();
+  values.clear();
+  content_types.clear();
+  offsets.clear();
+  for (const schema::Event& e : events) {
+    keys.add(e.key);
+    if (e.op == schema::Op::kPut) {
+      values.add(e.value);
+    } else {
+      values.add_null();
+    }
+    if (e.content_type.empty() || e.op == schema::Op::kDelete) {
+      content_types.add_null();
+    } else {
+      content_types.add(e.content_type);
+    }
+    offsets.add_int8(e.position.offset);
+  }
+}
+
 ApplyOutcome PgStore::apply(const PartitionBatch& batch) {
   try {
-    keys_.clear();
-    values_.clear();
-    content_types_.clear();
-    offsets_.clear();
-    for (const schema::Event& e : batch.events) {
-      keys_.add(e.key);
-      if (e.op == schema::Op::kPut) {
-        values_.add(e.value);
-      } else {
-        values_.add_null();
-      }
-      if (e.content_type.empty() || e.op == schema::Op::kDelete) {
-        content_types_.add_null();
-      } else {
-        content_types_.add(e.content_type);
-      }
-      offsets_.add_int8(e.position.offset);
-    }
+    columns_.fill(batch.events);
     pqxx::nontransaction tx(conn());
     const pqxx::result r =
         batch.expected_next_offset == kNoOffset
             ? tx.exec_prepared("apply_first", batch.topic, batch.partition, batch.new_next_offset,
-                               param(keys_.finish()), param(values_.finish()),
-                               param(content_types_.finish()), param(offsets_.finish()))
+                               param(columns_.keys.finish()), param(columns_.values.finish()),
+                               param(columns_.content_types.finish()),
+                               param(columns_.offsets.finish()))
             : tx.exec_prepared("apply", batch.topic, batch.partition, batch.new_next_offset,
-                               batch.expected_next_offset, param(keys_.finish()),
-                               param(values_.finish()), param(content_types_.finish()),
-                               param(offsets_.finish()));
+                               batch.expected_next_offset, param(columns_.keys.finish()),
+                               param(columns_.values.finish()),
+                               param(columns_.content_types.finish()),
+                               param(columns_.offsets.finish()));
     return r[0][0].as<int64_t>() == 1 ? ApplyOutcome::kApplied : ApplyOutcome::kFenced;
   } catch (...) {
     if (conn_ && !conn_->is_open()) conn_.reset();

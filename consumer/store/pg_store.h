@@ -20,7 +20,9 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <vector>
 
+#include "schema/event.h"
 #include "store/pg_binary_array.h"
 #include "store/store.h"
 #include "store/tombstone_collector.h"
@@ -30,6 +32,20 @@ namespace kvstream::store {
 struct PgSettings {
   std::string url;  // libpq connection URI
   std::chrono::milliseconds statement_timeout{10000};
+};
+
+// A batch's events as the four columns of kvstream's batch statements,
+// binary arrays: key (text), value (bytea; NULL for a delete), content type
+// (text; NULL when none, and for a delete) and source offset (int8). Reused
+// batch after batch: fill() keeps the arrays' buffers.
+struct BatchColumns {
+  PgBinaryArray keys{PgBinaryArray::kText};
+  PgBinaryArray values{PgBinaryArray::kBytea};
+  PgBinaryArray content_types{PgBinaryArray::kText};
+  PgBinaryArray offsets{PgBinaryArray::kInt8};
+
+  // Replaces the columns with the events'.
+  void fill(const std::vector<schema::Event>& events);
 };
 
 class PgStore : public Store {
@@ -58,11 +74,7 @@ class PgStore : public Store {
 
   PgSettings settings_;
   std::unique_ptr<pqxx::connection> conn_;
-  // The columns of the batch being applied, reused batch after batch.
-  PgBinaryArray keys_{PgBinaryArray::kText};
-  PgBinaryArray values_{PgBinaryArray::kBytea};
-  PgBinaryArray content_types_{PgBinaryArray::kText};
-  PgBinaryArray offsets_{PgBinaryArray::kInt8};
+  BatchColumns columns_;  // of the batch being applied
 };
 
 // Opens a connection with kvstream's session settings (statement timeout,
