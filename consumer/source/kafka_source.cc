@@ -363,25 +363,48 @@ void KafkaSource::close() {
   }
   if (!ever_assigned_) {
     // The join did not finish (the broker went away in the middle of it):
-    // closing or destroying the consumer now would abort the process. It is
-    // left to the process' exit instead, with nothing to commit (nothing was
-    // ever assigned); the coordinator drops the member after its session
-    // timeout. Kept reachable, and silenced: its threads outlive the logger.
-    spdlog::warn(
-        "leaving the Kafka consumer group without a clean exit: its join did not finish within "
-        "{} ms; the group drops this member after its session timeout",
-        settings_.session_timeout.count());
-    rd_kafka_set_log_level(rk_.get(), 0);
-    static std::mutex mu;
-    static auto* abandoned = new std::vector<rd_kafka_t*>();
-    std::lock_guard<std::mutex> lock(mu);
-    abandoned->push_back(rk_.release());
+    // closing or destroying the consumer now would abort the process.
+    abandon(fmt::format("its join did not finish within {} ms", settings_.session_timeout.count()));
     return;
   }
-  // Leaves the group; the rebalance callback revokes what we hold.
-  if (auto err = rd_kafka_consumer_close(rk_.get())) {
-    spdlog::warn("closing the Kafka consumer: {}", rd_kafka_err2str(err));
+  // Leaves the group: the last commits are answered and the rebalance
+  // callback revokes what we hold, both served by the polls below. Closing
+  // waits for the broker, which may not answer (stopped, frozen, or its
+  // answers held): past the session timeout the group has dropped the member
+  // anyway, and the consumer is given up rather than holding the replica.
+  if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_.get(), consumer_queue_.get())) {
+    spdlog::warn("closing the Kafka consumer: {}", rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return;
   }
+  const auto close_deadline = std::chrono::steady_clock::now() + settings_.session_timeout;
+  while (!rd_kafka_consumer_closed(rk_.get())) {
+    if (std::chrono::steady_clock::now() >= close_deadline) {
+      abandon(
+          fmt::format("the broker did not answer within {} ms", settings_.session_timeout.count()));
+      return;
+    }
+    // Records fetched meanwhile are dropped unapplied and uncommitted: the
+    // partitions' next owner reads them again.
+    kafka::MessagePtr dropped(rd_kafka_consumer_poll(rk_.get(), 100));
+  }
+}
+
+void KafkaSource::abandon(const std::string& why) {
+  // Left to the process' exit: destroying the consumer would wait for the
+  // broker (or abort, for an unfinished join). Whatever was not committed is
+  // committed by the partitions' next owner from the applied positions; the
+  // coordinator drops the member after its session timeout. Kept reachable,
+  // and silenced: its threads outlive the logger.
+  spdlog::warn(
+      "leaving the Kafka consumer group without a clean exit: {}; the group drops this member "
+      "after its session timeout",
+      why);
+  rd_kafka_set_log_level(rk_.get(), 0);
+  static std::mutex mu;
+  static auto* abandoned = new std::vector<rd_kafka_t*>();
+  std::lock_guard<std::mutex> lock(mu);
+  abandoned->push_back(rk_.release());
 }
 
 }  // namespace kvstream::source

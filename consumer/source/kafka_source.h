@@ -103,6 +103,8 @@ class KafkaSource {
   static void on_commit(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t* offsets, void* opaque);
   void send_commit(const std::map<int32_t, int64_t>& next_offsets);
+  // Gives the consumer up without closing or destroying it (see close()).
+  void abandon(const std::string& why);
 
   const SourceSettings settings_;
   Listener& listener_;

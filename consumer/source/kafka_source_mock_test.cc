@@ -197,5 +197,34 @@ TEST(KafkaSourceWithMockCluster, WakeUpsDuringCloseDoNotCutItShort) {
       << "the consumer's destruction hung";
 }
 
+// A replica told to stop must stop, even when the broker does not answer:
+// closing the consumer (the last commits, leaving the group) waits for the
+// broker, and a broker that holds its answers held the close, and with it
+// the replica after SIGTERM, for as long as librdkafka's request timeout (a
+// minute) or longer. The close gives up after the session timeout, when the
+// group drops the member anyway, and the consumer's destruction returns too.
+TEST(KafkaSourceWithMockCluster, CloseEndsAfterTheSessionTimeoutWhenTheBrokerHoldsItsAnswers) {
+  MockCluster cluster;
+  const std::string brokers = cluster.bootstraps();
+  produce(brokers, 2);
+  FromBeginning listener;
+  SourceSettings s = settings(brokers);
+  s.session_timeout = 6000ms;
+  auto source = std::make_unique<KafkaSource>(s, listener);
+  source->subscribe();
+  for (int i = 0; i < 300 && listener.assigned.size() < 2; ++i) source->poll(50ms);
+  ASSERT_EQ(listener.assigned, (std::set<int32_t>{0, 1}));
+
+  rd_kafka_mock_broker_set_rtt(cluster.get(), 1, 120000);
+  source->commit({{0, 1}, {1, 1}});
+  auto closed = std::async(std::launch::async, [&] { source->close(); });
+  ASSERT_EQ(closed.wait_for(s.session_timeout + 10s), std::future_status::ready)
+      << "close did not return while the broker held its answers";
+  auto destroyed = std::async(std::launch::async, [&] { source.reset(); });
+  EXPECT_EQ(destroyed.wait_for(10s), std::future_status::ready)
+      << "the consumer's destruction hung";
+  rd_kafka_mock_broker_set_rtt(cluster.get(), 1, 0);
+}
+
 }  // namespace
 }  // namespace kvstream::source
