@@ -237,6 +237,7 @@ kafka::MessagePtr KafkaSource::poll(std::chrono::milliseconds timeout) {
   if (failure_) std::rethrow_exception(failure_);
   kafka::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
   if (failure_) std::rethrow_exception(failure_);  // from a rebalance callback
+  if (!refused_as_member_.empty()) resend_refused_commits();
   if (msg && msg->err) {
     if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
       char reason[512];
@@ -285,21 +286,58 @@ void KafkaSource::send_commit(const std::map<int32_t, int64_t>& next_offsets) {
   }
   if (auto err = rd_kafka_commit(rk_.get(), list.get(), 1 /* async */)) {
     spdlog::warn("committing offsets to Kafka: {}", rd_kafka_err2str(err));
+    return;
   }
+  ++commits_in_flight_;
+  last_commit_sent_ = std::chrono::steady_clock::now();
 }
 
-void KafkaSource::on_commit(rd_kafka_t*, rd_kafka_resp_err_t,
+void KafkaSource::resend_refused_commits() {
+  if (commits_in_flight_ > 0) return;  // its answer decides
+  if (std::chrono::steady_clock::now() - last_commit_sent_ < std::chrono::seconds(1)) return;
+  // Only as the member the broker refused: while it rejoins (no member id)
+  // or once it has rejoined (a new one), the end of that rebalance sends
+  // the unconfirmed positions again.
+  char* raw = rd_kafka_memberid(rk_.get());
+  const std::string member = raw ? raw : "";
+  if (raw) rd_kafka_mem_free(rk_.get(), raw);
+  if (member != refused_as_member_) {
+    if (!member.empty()) refused_as_member_.clear();
+    return;
+  }
+  if (rd_kafka_assignment_lost(rk_.get())) return;  // it rejoins: as above
+  refused_as_member_.clear();
+  std::map<int32_t, int64_t> again;
+  for (const auto& [p, c] : commits_) {
+    if (c.wanted > c.confirmed && owned_.count(p)) again[p] = c.wanted;
+  }
+  if (again.empty()) return;
+  spdlog::info("committing again the positions of {} partition(s) the broker refused",
+               again.size());
+  send_commit(again);
+}
+
+void KafkaSource::on_commit(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t* offsets, void* opaque) {
   // Served by rd_kafka_consumer_poll (and close), in the polling thread.
   // librdkafka logs the refusals (COMMITFAIL); the confirmed ones count.
   auto* self = static_cast<KafkaSource*>(opaque);
-  if (offsets == nullptr) return;
-  for (int i = 0; i < offsets->cnt; ++i) {
+  self->commits_in_flight_ = std::max(0, self->commits_in_flight_ - 1);
+  bool refused = err != RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int i = 0; offsets != nullptr && i < offsets->cnt; ++i) {
     const rd_kafka_topic_partition_t& e = offsets->elems[i];
-    if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR || e.offset < 0) continue;
     if (self->settings_.kafka.topic != e.topic) continue;
+    if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR || e.offset < 0) {
+      refused = true;
+      continue;
+    }
     auto it = self->commits_.find(e.partition);
     if (it != self->commits_.end()) it->second.confirmed = std::max(it->second.confirmed, e.offset);
+  }
+  if (refused) {
+    char* raw = rd_kafka_memberid(rk);
+    self->refused_as_member_ = raw ? raw : "";
+    if (raw) rd_kafka_mem_free(rk, raw);
   }
 }
 

@@ -61,13 +61,17 @@ class KafkaSource {
   void wake();
 
   // Commits next offsets (asynchronously; for lag monitoring and tools).
-  // A commit the broker refused while the group rebalanced is sent again
-  // when the rebalance ends, for the partitions kept through it: an idle
-  // partition's committed offset still reaches its applied position. (Not
-  // on a timer: a commit sent while a static member rejoins, with its old
-  // member id, is fenced, and librdkafka makes that fatal.) Partitions not
-  // owned are left out: a revoked partition's last commit is the one made
-  // in Listener::on_revoke, sent once, never again after the revoke.
+  // A refused commit is sent again, so that an idle partition's committed
+  // offset still reaches its applied position: when a rebalance ends, for
+  // the partitions kept through it (in the new generation); and otherwise
+  // (a broker restart, a timeout) by poll(), a second after the refusal at
+  // the earliest, only while no commit is on its way and the member is
+  // still the one the broker refused. (Commits resent on a plain timer
+  // queued up during a broker outage, and one reached the broker with the
+  // old member id of a static member that had rejoined: fenced, which
+  // librdkafka makes fatal.) Partitions not owned are left out: a revoked
+  // partition's last commit is the one made in Listener::on_revoke, sent
+  // once, never again after the revoke.
   void commit(const std::map<int32_t, int64_t>& next_offsets);
 
   void seek(int32_t partition, int64_t offset);
@@ -105,6 +109,7 @@ class KafkaSource {
   void send_commit(const std::map<int32_t, int64_t>& next_offsets);
   // Gives the consumer up without closing or destroying it (see close()).
   void abandon(const std::string& why);
+  void resend_refused_commits();
 
   const SourceSettings settings_;
   Listener& listener_;
@@ -127,6 +132,12 @@ class KafkaSource {
     int64_t confirmed = -1;
   };
   std::map<int32_t, CommitState> commits_;
+  // Commits sent and not yet answered (offset-commit callback), when the
+  // last one went, and the member id of the last refusal ("" when none is
+  // waiting to be sent again). Polling thread only.
+  int commits_in_flight_ = 0;
+  std::chrono::steady_clock::time_point last_commit_sent_;
+  std::string refused_as_member_;
   // The partitions assigned, from their assignment to the end of their
   // revoke (Listener::on_revoke included): the ones commit() sends.
   std::set<int32_t> owned_;

@@ -82,7 +82,13 @@ TEST(KafkaSourceRebalance, AnUnknownProtocolFallsBackToTheConfiguredAssignor) {
   EXPECT_FALSE(uses_cooperative_protocol(nullptr, false));
 }
 
-TEST(KafkaSourceWithMockCluster, AFailedCommitIsMadeGoodByTheNextOne) {
+// The last commit of an idle partition refused outside a rebalance (a
+// broker restarting, a request timing out) was never sent again: the
+// group's committed offset stayed behind the applied position for good (a
+// short chaos run, a broker killed near its end). It is sent again, one
+// commit at a time, until the broker takes it, with no new record and no
+// new commit() call.
+TEST(KafkaSourceWithMockCluster, ARefusedCommitOfAnIdlePartitionIsSentAgain) {
   MockCluster cluster;
   const std::string brokers = cluster.bootstraps();
   produce(brokers, 10);
@@ -100,20 +106,18 @@ TEST(KafkaSourceWithMockCluster, AFailedCommitIsMadeGoodByTheNextOne) {
   }
   ASSERT_EQ(seen, 10);
 
-  const rd_kafka_resp_err_t errors[] = {RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE};
-  rd_kafka_mock_push_request_errors_array(cluster.get(), 8 /* OffsetCommit */, 1, errors);
+  // The first commit and the first two sent again are refused.
+  const rd_kafka_resp_err_t errors[] = {RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE,
+                                        RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE,
+                                        RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE};
+  rd_kafka_mock_push_request_errors_array(cluster.get(), 8 /* OffsetCommit */, 3, errors);
   source.commit(next);
-  for (int i = 0; i < 20; ++i) source.poll(50ms);  // serve the commit's result
-  EXPECT_NE(testing::committed_offsets(brokers, "g", "events"), next)
-      << "the injected error should have failed the first commit";
-
-  source.commit(next);  // the next batch's commit carries the same positions
   bool committed = false;
-  for (int i = 0; i < 100 && !committed; ++i) {
+  for (int i = 0; i < 300 && !committed; ++i) {
     source.poll(50ms);
-    committed = testing::committed_offsets(brokers, "g", "events") == next;
+    if (i % 10 == 9) committed = testing::committed_offsets(brokers, "g", "events") == next;
   }
-  EXPECT_TRUE(committed);
+  EXPECT_TRUE(committed) << "the refused positions were not committed again";
   source.close();
 }
 
