@@ -315,10 +315,15 @@ int run_consumer_cli(int argc, char** argv) {
     // run in transactions).
     pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
     try {
-      auto result = store::migrate_database(s.pg, [] { return true; });
+      auto result =
+          store::migrate_database(s.pg, "kvstream-consumer " KVSTREAM_VERSION, [] { return true; });
       std::cout << "database schema at version " << result.current_version << "; applied "
                 << result.applied.size() << " migration(s)" << std::endl;
       return kExitOk;
+    } catch (const schema::SchemaTooNew& e) {
+      // A refusal, like a replica's start against that schema.
+      std::cerr << "kvstream-consumer migrate: " << e.what() << std::endl;
+      return kExitConfig;
     } catch (const Error& e) {
       std::cerr << "kvstream-consumer migrate: " << e.what() << std::endl;
       return kExitFailed;

@@ -22,6 +22,9 @@ constexpr auto kLagInterval = std::chrono::seconds(1);
 // the positions): the applied positions go to Kafka at most this often, and
 // at once on a revoke or shutdown.
 constexpr auto kCommitInterval = std::chrono::milliseconds(100);
+// Recorded with the migrations this binary applies, and named when it
+// refuses a newer schema.
+constexpr const char* kBinary = "kvstream-consumer " KVSTREAM_VERSION;
 
 }  // namespace
 
@@ -30,10 +33,25 @@ ConsumerService::ConsumerService(ConsumerSettings settings) : settings_(std::mov
 ConsumerService::~ConsumerService() { stop(); }
 
 void ConsumerService::start() {
+  // A schema newer than this binary knows stops the start (SchemaTooNew, a
+  // fatal error). Checked once, here: while a replica runs, a newer binary
+  // migrating the database is a rolling upgrade, which the older replicas
+  // must survive (schema/README.md, "Migrations").
   if (settings_.migrate_on_start) {
-    auto result = store::migrate_database(settings_.pg, [this] { return stopping_.load(); });
+    auto result =
+        store::migrate_database(settings_.pg, kBinary, [this] { return stopping_.load(); });
     spdlog::info("database schema at version {} ({} migration(s) applied now)",
                  result.current_version, result.applied.size());
+  } else {
+    // One attempt: a replica that does not migrate starts, and joins its
+    // group, while the database is down; it is then not checked.
+    try {
+      const int version = store::check_database_schema(settings_.pg, kBinary, [] { return true; });
+      spdlog::info("database schema at version {} (not migrating)", version);
+    } catch (const Error& e) {
+      if (!e.retryable()) throw;
+      spdlog::warn("database schema version not checked ({}); starting unchecked", e.what());
+    }
   }
 
   std::unique_ptr<cache::ViewCache> cache;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "common/backoff.h"
@@ -57,6 +58,16 @@ class AdvisoryLock {
   pqxx::connection& conn_;
 };
 
+// Whether the bookkeeping table has its `applied_by` column yet (a table
+// created before version 3 gets it from migration 0003).
+bool has_applied_by(pqxx::transaction_base& tx) {
+  return tx
+      .exec(
+          "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = "
+          "'kvstream_migrations'::regclass AND attname = 'applied_by' AND NOT attisdropped)")[0][0]
+      .as<bool>();
+}
+
 }  // namespace
 
 std::vector<Migration> load_migrations(const std::vector<EmbeddedMigration>& files) {
@@ -97,16 +108,54 @@ std::vector<int> applied_versions(pqxx::connection& conn) {
   return versions;
 }
 
-MigrateResult migrate(pqxx::connection& conn, const std::vector<Migration>& migrations) {
+int newest_version(const std::vector<Migration>& migrations) {
+  int newest = 0;
+  for (const Migration& m : migrations) newest = std::max(newest, m.version);
+  return newest;
+}
+
+std::string newer_schema_refusal(int database_version, int known_version,
+                                 const std::string& binary) {
+  if (database_version <= known_version) return {};
+  return "the database schema is at version " + std::to_string(database_version) +
+         " but this binary" + (binary.empty() ? "" : " (" + binary + ")") +
+         " knows migrations up to version " + std::to_string(known_version) +
+         ": upgrade the binary, or restore the database from a backup taken before the newer "
+         "migrations";
+}
+
+int check_schema_version(pqxx::connection& conn, const std::vector<Migration>& migrations,
+                         const std::string& binary) {
+  int database_version = 0;
+  try {
+    const std::vector<int> versions = applied_versions(conn);
+    if (!versions.empty()) database_version = versions.back();
+  } catch (const pqxx::broken_connection& e) {
+    throw Error(ErrorKind::kTransient,
+                std::string("database connection lost reading the schema version: ") + e.what());
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kFatal, std::string("reading the schema version: ") + e.what());
+  }
+  const std::string refusal =
+      newer_schema_refusal(database_version, newest_version(migrations), binary);
+  if (!refusal.empty()) throw SchemaTooNew(refusal);
+  return database_version;
+}
+
+MigrateResult migrate(pqxx::connection& conn, const std::vector<Migration>& migrations,
+                      const std::string& applied_by) {
   MigrateResult result;
   try {
     AdvisoryLock lock(conn);
+    // The bookkeeping table in its current shape. A table created by a binary
+    // before version 3 lacks `applied_by` until migration 0003 adds it.
     pqxx::nontransaction(conn).exec(
         "CREATE TABLE IF NOT EXISTS kvstream_migrations ("
         " version integer PRIMARY KEY,"
         " name text NOT NULL,"
         " checksum text NOT NULL,"
-        " applied_at timestamptz NOT NULL DEFAULT now())");
+        " applied_at timestamptz NOT NULL DEFAULT now(),"
+        " applied_by text)");
 
     std::map<int, std::string> applied;
     {
@@ -114,6 +163,13 @@ MigrateResult migrate(pqxx::connection& conn, const std::vector<Migration>& migr
       for (const auto& row : tx.exec("SELECT version, checksum FROM kvstream_migrations")) {
         applied[row[0].as<int>()] = row[1].as<std::string>();
       }
+    }
+    // Under the lock: a newer binary that migrated while this one waited is
+    // seen here, before anything is applied.
+    if (!applied.empty()) {
+      const std::string refusal =
+          newer_schema_refusal(applied.rbegin()->first, newest_version(migrations), applied_by);
+      if (!refusal.empty()) throw SchemaTooNew(refusal);
     }
     for (const Migration& m : migrations) {
       const std::string sum = checksum(m.sql);
@@ -137,9 +193,17 @@ MigrateResult migrate(pqxx::connection& conn, const std::vector<Migration>& migr
           // A migration may take longer than the caller's statement timeout.
           tx.exec("SET LOCAL statement_timeout = 0");
           tx.exec(m.sql);
-          tx.exec_params(
-              "INSERT INTO kvstream_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-              m.version, m.name, sum);
+          if (has_applied_by(tx)) {
+            tx.exec_params(
+                "INSERT INTO kvstream_migrations (version, name, checksum, applied_by) "
+                "VALUES ($1, $2, $3, $4)",
+                m.version, m.name, sum,
+                applied_by.empty() ? std::optional<std::string>() : applied_by);
+          } else {
+            tx.exec_params(
+                "INSERT INTO kvstream_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                m.version, m.name, sum);
+          }
           tx.commit();
           break;
         } catch (const pqxx::broken_connection&) {
