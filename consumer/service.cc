@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <mutex>
+
 #include "common/logging.h"
 #include "schema/dlq.h"
 #include "schema/migrations.h"
@@ -164,23 +167,72 @@ void ConsumerService::start() {
   tombstones_->start();
 }
 
+namespace {
+
+// While a stop lasts, says every 10 s what it waits for: a replica that
+// does not stop names the step in its log.
+class StopWatchdog {
+ public:
+  explicit StopWatchdog(const std::atomic<const char*>& step)
+      : step_(step), thread_([this] { run(); }) {}
+  StopWatchdog(const StopWatchdog&) = delete;
+  StopWatchdog& operator=(const StopWatchdog&) = delete;
+  ~StopWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    const auto start = Clock::now();
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(10), [this] { return done_; })) {
+      spdlog::warn("still stopping after {} s: waiting for {}",
+                   std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count(),
+                   step_.load());
+    }
+  }
+
+  const std::atomic<const char*>& step_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
 void ConsumerService::stop() {
   if (!started_) return;
   started_ = false;
+  StopWatchdog watchdog(stop_step_);
   stopping_.store(true);
   // The collector first: it stops after its current step, while the poll
   // thread applies what is pending.
+  stop_step_ = "the tombstone collector's step";
   if (tombstones_) tombstones_->stop();
+  stop_step_ = "the poll thread (applying what is pending, leaving the group)";
   if (poll_thread_.joinable()) poll_thread_.join();
   // Leave the group now if the poll loop did not (it failed): closing serves
   // the revoke callback, which needs the engine, the workers and the cached
   // view alive; the source's destructor would run after some are gone.
+  stop_step_ = "the Kafka consumer's close";
   if (source_) source_->close();
+  stop_step_ = "the apply workers";
   if (workers_) workers_->stop();
+  stop_step_ = "the HTTP server";
   if (server_) server_->stop();
+  stop_step_ = "read-your-writes waits";
   if (waiter_) waiter_->stop();
+  stop_step_ = "the HTTP read threads";
   if (read_threads_) read_threads_->join();
+  stop_step_ = "the HTTP API's publisher";
   if (writes_) writes_->close();
+  stop_step_ = "nothing";
   spdlog::info("consumer stopped");
 }
 
@@ -425,6 +477,7 @@ void ConsumerService::poll_loop() {
       }
     }
     // Shutdown: apply what is pending (bounded), commit, then leave the group.
+    stop_step_ = "the poll thread: applying what is pending";
     const auto deadline = Clock::now() + settings_.shutdown_grace;
     while ((!engine_->idle() || dead_letters_->waiting() > 0) && Clock::now() < deadline) {
       settle_dead_letters();
@@ -443,7 +496,9 @@ void ConsumerService::poll_loop() {
           "their records again",
           dead_letters_->waiting());
     }
+    stop_step_ = "the poll thread: committing to Kafka";
     flush_commits(Clock::now());
+    stop_step_ = "the poll thread: the Kafka consumer's close";
     source_->close();
   } catch (const std::exception& e) {
     spdlog::critical("consumer stopped: {}", e.what());

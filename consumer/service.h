@@ -142,6 +142,9 @@ class ConsumerService : public source::KafkaSource::Listener {
 
   std::thread poll_thread_;
   std::atomic<bool> stopping_{false};
+  // What a stop waits for now (a static string), for the warning a long
+  // stop logs.
+  std::atomic<const char*> stop_step_{"nothing"};
   std::atomic<bool> failed_{false};
   bool started_ = false;
 

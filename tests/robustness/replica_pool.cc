@@ -6,6 +6,7 @@
 #include <chrono>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <system_error>
 #include <utility>
@@ -72,6 +73,23 @@ std::string ReplicaPool::term(int slot) {
   return "SIGTERM " + s.proc_name + " (pid " + std::to_string(s.proc->pid()) + ")";
 }
 
+std::string ReplicaPool::dump_stacks(const Replica& r) {
+  // Where a replica that does not stop waits: every thread's stack, by gdb
+  // when the machine has it, beside the replica's log.
+  const std::string path = r.log_path() + ".stacks";
+  testing::RunResult bt;
+  try {
+    bt = testing::run_command(
+        {"gdb", "-p", std::to_string(r.pid()), "-batch", "-ex", "thread apply all bt"}, {},
+        std::chrono::seconds(60));
+  } catch (const std::exception& e) {
+    return std::string("no stacks: ") + e.what();
+  }
+  if (bt.exit_code != 0 || bt.out.empty()) return "no stacks: gdb failed";
+  std::ofstream(path) << bt.out;
+  return "its threads' stacks: " + path;
+}
+
 void ReplicaPool::poll() {
   std::lock_guard<std::mutex> lock(mu_);
   for (Slot& s : slots_) {
@@ -79,7 +97,7 @@ void ReplicaPool::poll() {
     if (s.proc && s.expect == Expect::kTerm && Clock::now() - s.signalled > kSigtermLimit) {
       fail(s.proc_name + " did not exit within " +
            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kSigtermLimit).count()) +
-           " s of SIGTERM; killed\n" + s.proc->log_tail());
+           " s of SIGTERM; killed (" + dump_stacks(*s.proc) + ")\n" + s.proc->log_tail());
       s.expect = Expect::kTimedOut;
       s.proc->kill();
       reap(s);

@@ -69,6 +69,8 @@ class ReplicaPool {
 
   // Under mu_: if the slot's process has exited, records and classifies it.
   void reap(Slot& s);
+  // Writes every thread's stack of a replica that does not stop; says where.
+  static std::string dump_stacks(const Replica& r);
 
   void fail(const std::string& what);
 
