@@ -137,7 +137,8 @@ void check_cleanup_policy(const KafkaFacts& kafka, std::vector<Finding>& out) {
   auto it = kafka.config.find("cleanup.policy");
   if (it == kafka.config.end()) return;
   const std::string& policy = it->second;
-  bool compact = false, by_age = false;
+  bool compact = false;
+  bool by_age = false;
   std::istringstream parts(policy);
   for (std::string part; std::getline(parts, part, ',');) {
     part.erase(std::remove(part.begin(), part.end(), ' '), part.end());
@@ -151,15 +152,23 @@ void check_cleanup_policy(const KafkaFacts& kafka, std::vector<Finding>& out) {
                          (by_age ? " with retention.ms=-1: nothing is deleted by age" : "")));
     return;
   }
+  if (retention && *retention < 0) {
+    out.push_back(warn("cleanup.policy",
+                       "cleanup.policy=" + policy +
+                           " with retention.ms=-1: nothing is deleted but nothing is compacted "
+                           "either, so the topic grows without bound and a rebuild replays every "
+                           "record ever written. Set cleanup.policy=compact (" +
+                           kRebuild + ")"));
+    return;
+  }
   std::string lost = "records";
-  if (by_age && retention) lost += " older than retention.ms=" + describe_ms(*retention);
-  out.push_back(
-      warn("cleanup.policy",
-           "cleanup.policy=" + policy + ": " + lost +
-               (compact ? " are deleted, " : " are deleted, and without compaction ") +
-               "with the keys whose last write is older, so the view cannot be rebuilt from "
-               "the topic nor a restored backup replayed. Set cleanup.policy=compact (" +
-               kRebuild + ")"));
+  if (retention) lost += " older than retention.ms=" + describe_ms(*retention);
+  out.push_back(warn("cleanup.policy",
+                     "cleanup.policy=" + policy + ": " + lost +
+                         " are deleted, and with them every key whose last write is older, so "
+                         "the view cannot be rebuilt from the topic nor a restored backup "
+                         "replayed. Set cleanup.policy=compact (" +
+                         kRebuild + ")"));
 }
 
 void check_delete_retention(const KafkaFacts& kafka, const Expectations& expect,

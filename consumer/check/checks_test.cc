@@ -124,7 +124,15 @@ TEST(Checks, ACleanupPolicyOtherThanCompactWarns) {
   f = the(evaluate(facts, expectations()), "cleanup.policy");
   EXPECT_EQ(f.severity, Severity::kWarn) << f.line;
 
+  // No compaction and no retention: nothing lost, but the log grows forever.
+  facts.kafka->config["cleanup.policy"] = "delete";
+  facts.kafka->config["retention.ms"] = "-1";
+  f = the(evaluate(facts, expectations()), "cleanup.policy");
+  EXPECT_EQ(f.severity, Severity::kWarn) << f.line;
+  EXPECT_TRUE(says(f, "nothing is compacted")) << f.line;
+
   // Compaction with nothing deleted by age keeps every key.
+  facts.kafka->config["cleanup.policy"] = "compact,delete";
   facts.kafka->config["retention.ms"] = "-1";
   f = the(evaluate(facts, expectations()), "cleanup.policy");
   EXPECT_EQ(f.severity, Severity::kOk) << f.line;
