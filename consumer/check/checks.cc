@@ -84,13 +84,13 @@ void check_partitions(const KafkaFacts& kafka, const std::optional<DatabaseFacts
     return;
   }
   const size_t known = database->applied.size();
-  std::string line = topic + " has " + std::to_string(kafka.partitions) +
-                     " partition(s); kv_offsets has the applied position of " +
-                     std::to_string(known);
-  if (known < static_cast<size_t>(kafka.partitions)) {
-    line +=
-        " (the others have had nothing applied yet: normal for a new topic, or after "
-        "partitions were added)";
+  std::string line = topic + " has " + std::to_string(kafka.partitions) + " partition(s), ";
+  if (known == static_cast<size_t>(kafka.partitions)) {
+    line += "each with an applied position in kv_offsets";
+  } else {
+    line += std::to_string(known) +
+            " with an applied position in kv_offsets (the others have had nothing applied "
+            "yet: normal for a new topic, or after partitions were added)";
   }
   out.push_back(ok("partitions", line));
 }
@@ -98,10 +98,12 @@ void check_partitions(const KafkaFacts& kafka, const std::optional<DatabaseFacts
 void check_positions(const KafkaFacts& kafka, const DatabaseFacts& database,
                      const Expectations& expect, std::vector<Finding>& out) {
   std::ostringstream past_end, deleted;
+  size_t compared = 0;
   for (const auto& [p, next] : database.applied) {
     if (next <= 0 || p >= kafka.partitions) continue;
     auto log = kafka.logs->find(p);
     if (log == kafka.logs->end()) continue;
+    ++compared;
     if (next > log->second.end) {
       past_end << (past_end.tellp() > 0 ? "; " : "") << "partition " << p
                << " is applied up to offset " << next << " (kv_offsets) but ends at offset "
@@ -126,10 +128,11 @@ void check_positions(const KafkaFacts& kafka, const DatabaseFacts& database,
                                         "topic if that matters (" +
                                         kRebuild + ")"));
   }
-  if (past_end.tellp() == 0 && deleted.tellp() == 0) {
-    out.push_back(ok("positions",
-                     "every applied position in kv_offsets lies within its "
-                     "partition's log"));
+  if (compared == 0) {
+    out.push_back(ok("positions", "no applied position in kv_offsets to compare with the topic"));
+  } else if (past_end.tellp() == 0 && deleted.tellp() == 0) {
+    out.push_back(
+        ok("positions", "every applied position in kv_offsets lies within its partition's log"));
   }
 }
 

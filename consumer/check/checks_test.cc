@@ -63,7 +63,8 @@ TEST(Checks, AWellConfiguredDeploymentIsAllOk) {
                                               "dead-letter topic", "schema"}));
   EXPECT_EQ(worst(findings), Severity::kOk);
   EXPECT_TRUE(says(the(findings, "partitions"), "has 6 partition(s)"));
-  EXPECT_TRUE(says(the(findings, "partitions"), "applied position of 6"));
+  EXPECT_TRUE(says(the(findings, "partitions"), "each with an applied position in kv_offsets"));
+  EXPECT_TRUE(says(the(findings, "positions"), "every applied position in kv_offsets lies within"));
 }
 
 TEST(Checks, PartitionsKvOffsetsDoesNotKnowAreOnlySaid) {
@@ -72,7 +73,14 @@ TEST(Checks, PartitionsKvOffsetsDoesNotKnowAreOnlySaid) {
   const auto findings = evaluate(facts, expectations());
   const Finding f = the(findings, "partitions");
   EXPECT_EQ(f.severity, Severity::kOk);
-  EXPECT_TRUE(says(f, "applied position of 1 (the others have had nothing applied yet"));
+  EXPECT_TRUE(says(f,
+                   "6 partition(s), 1 with an applied position in kv_offsets (the others have "
+                   "had nothing applied yet"))
+      << f.line;
+  // Nothing applied yet: no position to compare.
+  facts.database->applied.clear();
+  EXPECT_EQ(the(evaluate(facts, expectations()), "positions").line,
+            "no applied position in kv_offsets to compare with the topic");
 }
 
 TEST(Checks, PositionsOfPartitionsTheTopicLacksRefuse) {
