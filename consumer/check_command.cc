@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "check/gather.h"
+#include "common/error.h"
 #include "schema/migrations.h"
 
 namespace kvstream {
@@ -13,6 +14,22 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitRefused = 1;
 constexpr int kExitUnchecked = 2;
+
+// `text` on one line: libpq's messages span several.
+std::string one_line(const std::string& text) {
+  std::string out;
+  bool space = false;
+  for (char c : text) {
+    if (c == '\n' || c == '\t' || c == '\r' || c == ' ') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -35,7 +52,8 @@ int run_check_command(const ConsumerSettings& settings) {
     facts.database =
         check::gather_database(settings.pg, settings.source.kafka.topic, /*schema_version=*/true);
   } catch (const Error& e) {
-    std::cerr << "kvstream-consumer check: cannot read the database: " << e.what() << std::endl;
+    std::cerr << "kvstream-consumer check: cannot read the database: " << one_line(e.what())
+              << std::endl;
     unchecked = true;
   }
   try {
@@ -44,7 +62,8 @@ int run_check_command(const ConsumerSettings& settings) {
     gather.logs = true;
     facts.kafka = check::gather_kafka(settings.source.kafka, gather);
   } catch (const Error& e) {
-    std::cerr << "kvstream-consumer check: cannot describe the topics: " << e.what() << std::endl;
+    std::cerr << "kvstream-consumer check: cannot describe the topics: " << one_line(e.what())
+              << std::endl;
     unchecked = true;
   }
   const std::vector<check::Finding> findings =

@@ -1,5 +1,6 @@
 #include "check/gather.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "common/error.h"
