@@ -1,10 +1,9 @@
 #include "common/kafka_admin.h"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
-
-#include "common/kafka_handles.h"
 
 namespace kvstream::kafka {
 
@@ -32,6 +31,14 @@ EventPtr await_admin_result(rd_kafka_queue_t* queue, const std::string& what) {
     throw std::runtime_error(what + ": " + rd_kafka_event_error_string(ev.get()));
   }
   return ev;
+}
+
+// Milliseconds left until `deadline`, at least 1 (librdkafka takes 0 as
+// "do not wait").
+int ms_left(std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return static_cast<int>(std::clamp<int64_t>(left.count(), 1, 24 * 3600 * 1000));
 }
 
 }  // namespace
@@ -107,6 +114,108 @@ void set_topic_config(const std::string& brokers, const std::string& topic,
       throw std::runtime_error("configuring topic " + topic + ": " + rd_kafka_err2str(e));
     }
   }
+}
+
+HandlePtr read_only_admin_client(const KafkaSettings& kafka, const std::string& client_id) {
+  ConfPtr conf(rd_kafka_conf_new());
+  set_conf(conf.get(), "bootstrap.servers", kafka.brokers);
+  set_conf(conf.get(), "client.id", client_id);
+  for (const auto& [name, value] : kafka.properties) {
+    if (property_applies(name, RD_KAFKA_PRODUCER)) set_conf(conf.get(), name, value);
+  }
+  // After the passed-through properties: these two are what makes the
+  // client read-only and quiet.
+  set_conf(conf.get(), "allow.auto.create.topics", "false");
+  set_conf(conf.get(), "log_level", "0");
+  char err[512];
+  HandlePtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof(err)));
+  if (!rk) throw std::runtime_error(std::string("creating a Kafka client: ") + err);
+  static_cast<void>(conf.release());  // owned by rk now
+  return rk;
+}
+
+int describe_partition_count(rd_kafka_t* rk, const std::string& topic,
+                             std::chrono::milliseconds timeout) {
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  const auto err = rd_kafka_metadata(rk, 0, rkt, &md, static_cast<int>(timeout.count()));
+  rd_kafka_topic_destroy(rkt);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw std::runtime_error("no metadata from the brokers within " +
+                             std::to_string(timeout.count()) + " ms: " + rd_kafka_err2str(err));
+  }
+  int n = -1;
+  std::string error;
+  if (md->topic_cnt == 1) {
+    const auto topic_err = md->topics[0].err;
+    if (topic_err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      n = md->topics[0].partition_cnt;
+    } else if (topic_err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+      error = rd_kafka_err2str(topic_err);
+    }
+  }
+  rd_kafka_metadata_destroy(md);
+  if (!error.empty()) throw std::runtime_error("metadata of topic " + topic + ": " + error);
+  return n;
+}
+
+std::map<std::string, std::string> describe_topic_config(rd_kafka_t* rk, const std::string& topic,
+                                                         std::chrono::milliseconds timeout) {
+  const std::string what = "describing the configuration of topic " + topic;
+  QueuePtr queue(rd_kafka_queue_new(rk));
+  rd_kafka_AdminOptions_t* options =
+      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+  char err[512];
+  rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), err,
+                                            sizeof(err));
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  rd_kafka_DescribeConfigs(rk, &resource, 1, options, queue.get());
+  rd_kafka_ConfigResource_destroy(resource);
+  rd_kafka_AdminOptions_destroy(options);
+  // The request's own timeout answers first; this one is a backstop.
+  EventPtr ev(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000));
+  if (!ev) throw std::runtime_error(what + ": no answer");
+  if (rd_kafka_event_error(ev.get())) {
+    throw std::runtime_error(what + ": " + rd_kafka_event_error_string(ev.get()));
+  }
+  size_t count = 0;
+  const rd_kafka_ConfigResource_t** results = rd_kafka_DescribeConfigs_result_resources(
+      rd_kafka_event_DescribeConfigs_result(ev.get()), &count);
+  std::map<std::string, std::string> out;
+  for (size_t i = 0; i < count; ++i) {
+    if (rd_kafka_ConfigResource_error(results[i])) {
+      const char* why = rd_kafka_ConfigResource_error_string(results[i]);
+      throw std::runtime_error(
+          what + ": " + (why ? why : rd_kafka_err2str(rd_kafka_ConfigResource_error(results[i]))));
+    }
+    size_t entries = 0;
+    const rd_kafka_ConfigEntry_t** configs = rd_kafka_ConfigResource_configs(results[i], &entries);
+    for (size_t j = 0; j < entries; ++j) {
+      const char* value = rd_kafka_ConfigEntry_value(configs[j]);
+      if (value && !rd_kafka_ConfigEntry_is_sensitive(configs[j])) {
+        out[rd_kafka_ConfigEntry_name(configs[j])] = value;
+      }
+    }
+  }
+  return out;
+}
+
+std::map<int32_t, Watermarks> watermarks(rd_kafka_t* rk, const std::string& topic,
+                                         int32_t partitions, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::map<int32_t, Watermarks> out;
+  for (int32_t p = 0; p < partitions; ++p) {
+    Watermarks w;
+    const auto err =
+        rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &w.low, &w.high, ms_left(deadline));
+    if (err) {
+      throw std::runtime_error("offsets of " + topic + "/" + std::to_string(p) + ": " +
+                               rd_kafka_err2str(err));
+    }
+    out[p] = w;
+  }
+  return out;
 }
 
 std::map<int32_t, int64_t> end_offsets(const std::string& brokers, const std::string& topic) {

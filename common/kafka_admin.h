@@ -1,13 +1,19 @@
 // Small Kafka administration chores with librdkafka: a topic's partition
-// count, creating a topic, its end offsets. For the replica's own metadata
-// needs, the tests and the benchmarks. Errors throw std::runtime_error.
+// count, creating a topic, its end offsets, describing a topic without
+// changing anything. For the replica's own metadata needs, its start-up
+// checks (consumer/check), the tests and the benchmarks. Errors throw
+// std::runtime_error.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
+
+#include "common/kafka_handles.h"
+#include "common/kafka_settings.h"
 
 namespace kvstream::kafka {
 
@@ -28,5 +34,34 @@ void set_topic_config(const std::string& brokers, const std::string& topic,
 // The high watermark (the offset the next record will get) of every
 // partition of `topic`.
 std::map<int32_t, int64_t> end_offsets(const std::string& brokers, const std::string& topic);
+
+// A client for read-only admin requests: `kafka`'s bootstrap servers and
+// the passed-through properties a producer takes (security, for example),
+// with automatic topic creation off, so that asking about a topic never
+// creates it. librdkafka's own log lines are dropped: the calls below
+// return or throw what went wrong.
+HandlePtr read_only_admin_client(const KafkaSettings& kafka, const std::string& client_id);
+
+// What the broker says about a topic, within `timeout`: its partition
+// count (-1 when the topic does not exist). Throws std::runtime_error when
+// no broker answers in time.
+int describe_partition_count(rd_kafka_t* rk, const std::string& topic,
+                             std::chrono::milliseconds timeout);
+
+// The topic's configuration as the broker applies it (DescribeConfigs:
+// defaults included), name -> value; a value the broker keeps secret is
+// absent. Throws std::runtime_error when no answer comes within `timeout`
+// or the broker refuses (e.g. an unknown topic).
+std::map<std::string, std::string> describe_topic_config(rd_kafka_t* rk, const std::string& topic,
+                                                         std::chrono::milliseconds timeout);
+
+struct Watermarks {
+  int64_t low = 0;   // the earliest offset still in the log
+  int64_t high = 0;  // the offset the next record will get
+};
+// The watermarks of partitions 0 to `partitions` - 1, all within
+// `timeout`. Throws std::runtime_error naming the partition that had none.
+std::map<int32_t, Watermarks> watermarks(rd_kafka_t* rk, const std::string& topic,
+                                         int32_t partitions, std::chrono::milliseconds timeout);
 
 }  // namespace kvstream::kafka

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "check_command.h"
 #include "common/config.h"
 #include "common/logging.h"
 #include "schema/migrations.h"
@@ -250,6 +251,18 @@ int run_consumer_cli(int argc, char** argv) {
       "KVSTREAM_KAFKA_<PROPERTY> (dots as underscores), e.g. "
       "KVSTREAM_KAFKA_SECURITY_PROTOCOL=ssl.");
   auto* migrate = app.add_subcommand("migrate", "Apply pending Postgres migrations and exit");
+  auto* check = app.add_subcommand(
+      "check",
+      "Check, without changing anything, what the replicas with these settings depend on: the "
+      "topic's partitions against kv_offsets (and each applied position against its "
+      "partition's log), cleanup.policy=compact, delete.retention.ms against the tombstone "
+      "retention, max.message.bytes against the value limit, the dead-letter topic, the "
+      "database schema against this binary. One line per check (ok, warn or FAIL: what, why, "
+      "what to do). Exit 0 when nothing fails (warnings allowed), 1 when a check fails (a "
+      "replica would refuse to run), 2 for bad settings or a server that cannot be reached. A "
+      "replica runs the same checks at start (docs/operations.md, \"Checking a deployment\").");
+  // The replica's options after the subcommand too (kvstream-consumer check --topic t).
+  check->fallthrough();
 
   try {
     read_env_files(app);
@@ -328,6 +341,11 @@ int run_consumer_cli(int argc, char** argv) {
       std::cerr << "kvstream-consumer migrate: " << e.what() << std::endl;
       return kExitFailed;
     }
+  }
+
+  if (check->parsed()) {
+    pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);  // one-shot, changes nothing
+    return run_check_command(s);
   }
 
   ConsumerService service(s);

@@ -5,6 +5,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "check/at_start.h"
+#include "check_command.h"
 #include "common/logging.h"
 #include "schema/dlq.h"
 #include "schema/migrations.h"
@@ -40,6 +42,7 @@ void ConsumerService::start() {
   // fatal error). Checked once, here: while a replica runs, a newer binary
   // migrating the database is a rolling upgrade, which the older replicas
   // must survive (schema/README.md, "Migrations").
+  bool schema_checked = true;
   if (settings_.migrate_on_start) {
     auto result =
         store::migrate_database(settings_.pg, kBinary, [this] { return stopping_.load(); });
@@ -54,8 +57,17 @@ void ConsumerService::start() {
     } catch (const Error& e) {
       if (!e.retryable()) throw;
       spdlog::warn("database schema version not checked ({}); starting unchecked", e.what());
+      schema_checked = false;
     }
   }
+  // The deployment checks (check/at_start.h): warnings are logged; one that
+  // refuses stops the start (fatal), before anything is bound or joined.
+  check::StartCheck checks;
+  checks.kafka = settings_.source.kafka;
+  checks.pg = settings_.pg;
+  checks.expect = deployment_expectations(settings_);
+  checks.read_database = schema_checked;
+  check::check_at_start(checks);
 
   std::unique_ptr<cache::ViewCache> cache;
   if (settings_.cache_max_entries > 0) {

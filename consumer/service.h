@@ -85,9 +85,10 @@ class ConsumerService : public source::KafkaSource::Listener {
   explicit ConsumerService(ConsumerSettings settings);
   ~ConsumerService() override;
 
-  // Runs pending migrations (unless disabled; waits for the database), binds
-  // the HTTP port, joins the group. Throws kvstream::Error or
-  // std::runtime_error if it cannot.
+  // Runs pending migrations (unless disabled; waits for the database) and
+  // the deployment checks (check/at_start.h: warnings logged, a refusal
+  // thrown as a fatal kvstream::Error), binds the HTTP port, joins the
+  // group. Throws kvstream::Error or std::runtime_error if it cannot.
   void start();
   // Orderly shutdown; idempotent.
   void stop();
