@@ -106,7 +106,7 @@ void ConsumerService::start() {
   write_settings.kafka.properties.emplace("socket.nagle.disable", "true");
   writes_ = std::make_unique<producer::Producer>(write_settings);
   waiter_ = std::make_unique<http::PositionWaiter>(
-      view_, [this] { return cached_view_->applied_positions(); });
+      view_, [this] { return cached_view_->applied_positions(); }, settings_.position_poll);
   view_.set_listener([this] { waiter_->notify(); });
   view_.set_catch_up_bounds(settings_.ready_max_lag_events,
                             static_cast<double>(settings_.ready_max_lag.count()));
