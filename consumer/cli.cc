@@ -124,6 +124,25 @@ int run_consumer_cli(int argc, char** argv) {
       ->envname("KVSTREAM_HTTP_READ_ACQUIRE_TIMEOUT_MS")
       ->check(CLI::Range(1, 600000))
       ->capture_default_str();
+  app.add_option("--http-breaker-failures", s.api.breaker_failures,
+                 "Consecutive failed database reads after which reads fail fast (503) for "
+                 "--http-breaker-open-ms; then one trial read decides")
+      ->envname("KVSTREAM_HTTP_BREAKER_FAILURES")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
+      ->capture_default_str();
+  int64_t breaker_open_ms = s.api.breaker_open.count();
+  app.add_option("--http-breaker-open-ms", breaker_open_ms,
+                 "How long the read circuit breaker stays open before a trial read")
+      ->envname("KVSTREAM_HTTP_BREAKER_OPEN_MS")
+      ->check(CLI::Range(1, 3600000))
+      ->capture_default_str();
+  int64_t position_poll_ms = s.position_poll.count();
+  app.add_option("--http-position-poll-ms", position_poll_ms,
+                 "Read-your-writes: how often kv_offsets is read while a request waits for a "
+                 "position of a partition another replica applies")
+      ->envname("KVSTREAM_HTTP_POSITION_POLL_MS")
+      ->check(CLI::Range(1, 60000))
+      ->capture_default_str();
   app.add_option("--http-rate-limit", s.api.rate.global_per_second,
                  "Requests per second to /v1/ routes for all clients together; beyond it 429 "
                  "(0: no limit)")
@@ -154,13 +173,19 @@ int run_consumer_cli(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--batch-max-events", s.batch.max_events,
                  "Events a partition holds before its batch goes out; it stops fetching at "
-                 "twice that while a batch commits")
+                 "--batch-pause-factor times that while a batch commits")
       ->envname("KVSTREAM_BATCH_MAX_EVENTS")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   app.add_option("--batch-max-bytes", s.batch.max_bytes, "... or this many key and value bytes")
       ->envname("KVSTREAM_BATCH_MAX_BYTES")
       ->check(CLI::Range(1024, 1024 * 1024 * 1024))
+      ->capture_default_str();
+  app.add_option("--batch-pause-factor", s.batch.pause_factor,
+                 "A partition stops fetching once it holds this many times the batch bounds "
+                 "(events or bytes) waiting; it fetches again below that")
+      ->envname("KVSTREAM_BATCH_PAUSE_FACTOR")
+      ->check(CLI::Range(size_t{1}, size_t{100}))
       ->capture_default_str();
   app.add_option("--apply-memory-bytes", s.batch.max_held_bytes,
                  "Memory of the events waiting or being applied, all partitions together; at "
@@ -193,6 +218,11 @@ int run_consumer_cli(int argc, char** argv) {
                  "How often the replica sweeps the keys for tombstones older than the retention")
       ->envname("KVSTREAM_TOMBSTONE_GC_INTERVAL_S")
       ->check(CLI::Range(int64_t{1}, int64_t{7} * 24 * 3600))
+      ->capture_default_str();
+  app.add_option("--tombstone-gc-page", s.gc_page,
+                 "Keys the tombstone sweep looks at per step (one short transaction each)")
+      ->envname("KVSTREAM_TOMBSTONE_GC_PAGE")
+      ->check(CLI::Range(size_t{1}, size_t{1000000}))
       ->capture_default_str();
   int64_t grace_ms = s.shutdown_grace.count();
   app.add_option("--shutdown-grace-ms", grace_ms,
@@ -311,6 +341,8 @@ int run_consumer_cli(int argc, char** argv) {
   s.api.default_wait = std::chrono::milliseconds(http_default_wait_ms);
   s.api.max_wait = std::chrono::milliseconds(http_max_wait_ms);
   s.read_acquire_timeout = std::chrono::milliseconds(read_acquire_timeout_ms);
+  s.api.breaker_open = std::chrono::milliseconds(breaker_open_ms);
+  s.position_poll = std::chrono::milliseconds(position_poll_ms);
   if (s.api.read_token.empty()) s.api.read_token = http_token;
   if (s.api.write_token.empty()) s.api.write_token = http_token;
   read_kafka_passthrough(s.source.kafka);

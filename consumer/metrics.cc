@@ -67,6 +67,44 @@ ConsumerMetrics::ConsumerMetrics()
                    .Help("Batches retried after a transient failure")
                    .Register(*registry_)
                    .Add({})),
+      fenced_(prometheus::BuildCounter()
+                  .Name("kvstream_fenced_batches_total")
+                  .Help("Batches rolled back because another writer had moved their partition's "
+                        "applied position (fencing)")
+                  .Register(*registry_)
+                  .Add({})),
+      offset_resets_(prometheus::BuildCounter()
+                         .Name("kvstream_offset_resets_total")
+                         .Help("Partitions whose applied position lay before the start of the "
+                               "log: fetching starts over at the log start")
+                         .Register(*registry_)
+                         .Add({})),
+      tombstones_(prometheus::BuildCounter()
+                      .Name("kvstream_tombstones_collected_total")
+                      .Help("Tombstones older than the retention removed from Postgres")
+                      .Register(*registry_)
+                      .Add({})),
+      ready_(prometheus::BuildGauge()
+                 .Name("kvstream_ready")
+                 .Help("1 when /readyz answers 200 (database reachable, group joined, caught up)")
+                 .Register(*registry_)
+                 .Add({})),
+      database_up_(prometheus::BuildGauge()
+                       .Name("kvstream_database_up")
+                       .Help("1 while the replica's last database call succeeded")
+                       .Register(*registry_)
+                       .Add({})),
+      group_joined_(prometheus::BuildGauge()
+                        .Name("kvstream_group_joined")
+                        .Help("1 once the replica has joined the consumer group")
+                        .Register(*registry_)
+                        .Add({})),
+      read_breaker_(prometheus::BuildGauge()
+                        .Name("kvstream_read_breaker_state")
+                        .Help("Circuit breaker on database reads: 0 closed, 1 open (failing "
+                              "fast), 2 half-open (a trial read may pass)")
+                        .Register(*registry_)
+                        .Add({})),
       database_errors_(prometheus::BuildCounter()
                            .Name("kvstream_database_errors_total")
                            .Help("Failed database calls (apply, offsets, pings)")
@@ -126,6 +164,7 @@ void ConsumerMetrics::record(const apply::Progress& progress) {
     batch_size_.Observe(static_cast<double>(b.events_in));
     for (double s : b.latencies) apply_latency_.Observe(s);
   }
+  if (!progress.fenced.empty()) fenced_.Increment(static_cast<double>(progress.fenced.size()));
   if (progress.retries > 0) {
     retries_.Increment(static_cast<double>(progress.retries));
     database_errors_.Increment(static_cast<double>(progress.retries));
@@ -220,6 +259,33 @@ void ConsumerMetrics::set_cache(const cache::CacheStats& stats) {
   cache_evictions_.Set(static_cast<double>(stats.evictions));
   cache_entries_.Set(static_cast<double>(stats.entries));
   cache_bytes_.Set(static_cast<double>(stats.bytes));
+}
+
+void ConsumerMetrics::tombstones_collected(size_t rows) {
+  tombstones_.Increment(static_cast<double>(rows));
+}
+
+void ConsumerMetrics::offset_reset() { offset_resets_.Increment(); }
+
+void ConsumerMetrics::set_status(const view::ReplicaStatus& status) {
+  ready_.Set(status.not_ready_reason() ? 0 : 1);
+  database_up_.Set(status.database_ok() ? 1 : 0);
+  group_joined_.Set(status.joined() ? 1 : 0);
+}
+
+void ConsumerMetrics::set_read_breaker(http::CircuitBreaker::State state) {
+  using State = http::CircuitBreaker::State;
+  switch (state) {
+    case State::kClosed:
+      read_breaker_.Set(0);
+      return;
+    case State::kOpen:
+      read_breaker_.Set(1);
+      return;
+    case State::kHalfOpen:
+      read_breaker_.Set(2);
+      return;
+  }
 }
 
 std::string ConsumerMetrics::serialize() const {

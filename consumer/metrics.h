@@ -24,6 +24,8 @@
 
 #include "apply/engine.h"
 #include "cache/lru_cache.h"
+#include "http/guards.h"
+#include "view/replica_status.h"
 
 namespace kvstream {
 
@@ -44,6 +46,19 @@ class ConsumerMetrics {
   void set_paused(size_t paused);
   void set_assigned(size_t assigned);
   void set_cache(const cache::CacheStats& stats);
+  // Tombstones the collector removed (rows deleted from kv).
+  void tombstones_collected(size_t rows);
+  // A partition's applied position lay before the start of its log (the
+  // records between were deleted before they were applied): the fetch
+  // starts over at the log start.
+  void offset_reset();
+  // The replica's health as /readyz, /v1/status and the rebalances see it:
+  // ready, database reachable, a member of the group. Cheap: set when
+  // /metrics is read.
+  void set_status(const view::ReplicaStatus& status);
+  // The state of the circuit breaker on database reads, set when /metrics
+  // is read; exported as 0 closed, 1 open, 2 half-open.
+  void set_read_breaker(http::CircuitBreaker::State state);
   // One answered HTTP request: its route template, status and duration.
   // At most kMaxHttpRoutes route templates (a broken invariant beyond).
   void http_request(std::string_view route, unsigned status, double seconds);
@@ -66,6 +81,13 @@ class ConsumerMetrics {
   prometheus::Counter& dlq_failures_;
   prometheus::Gauge& dlq_stalled_;
   prometheus::Counter& retries_;
+  prometheus::Counter& fenced_;
+  prometheus::Counter& offset_resets_;
+  prometheus::Counter& tombstones_;
+  prometheus::Gauge& ready_;
+  prometheus::Gauge& database_up_;
+  prometheus::Gauge& group_joined_;
+  prometheus::Gauge& read_breaker_;
   prometheus::Counter& database_errors_;
   prometheus::Gauge& paused_;
   prometheus::Gauge& assigned_;

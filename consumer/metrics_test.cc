@@ -1,6 +1,7 @@
-// The HTTP metrics as /metrics shows them, counted from many threads at
-// once (also run under ThreadSanitizer): every request is counted under its
-// route and status code, and every duration lands in its route's histogram.
+// The metrics as /metrics shows them. The HTTP metrics, counted from many
+// threads at once (also run under ThreadSanitizer): every request is counted
+// under its route and status code, and every duration lands in its route's
+// histogram. The health metrics: each follows the fact it reports.
 #include "metrics.h"
 
 #include <gtest/gtest.h>
@@ -60,6 +61,68 @@ TEST(ConsumerMetrics, CountsHttpRequestsByRouteAndCodeFromManyThreads) {
       0);
   EXPECT_EQ(sample(text, R"(kvstream_http_requests_total{code="500",route="/healthz"})"), -1)
       << "no series for a code never answered";
+}
+
+TEST(ConsumerMetrics, CountsFencedBatches) {
+  ConsumerMetrics metrics;
+  EXPECT_EQ(sample(metrics.serialize(), "kvstream_fenced_batches_total"), 0);
+  apply::Progress progress;
+  progress.fenced = {{0, 10}, {3, 7}};
+  metrics.record(progress);
+  EXPECT_EQ(sample(metrics.serialize(), "kvstream_fenced_batches_total"), 2);
+  apply::Progress applied;
+  applied.applied = {{1, 5}};
+  metrics.record(applied);
+  EXPECT_EQ(sample(metrics.serialize(), "kvstream_fenced_batches_total"), 2);
+}
+
+TEST(ConsumerMetrics, CountsOffsetResetsAndTombstonesCollected) {
+  ConsumerMetrics metrics;
+  EXPECT_EQ(sample(metrics.serialize(), "kvstream_offset_resets_total"), 0);
+  EXPECT_EQ(sample(metrics.serialize(), "kvstream_tombstones_collected_total"), 0);
+  metrics.offset_reset();
+  metrics.tombstones_collected(9);
+  metrics.tombstones_collected(10);
+  const std::string text = metrics.serialize();
+  EXPECT_EQ(sample(text, "kvstream_offset_resets_total"), 1);
+  EXPECT_EQ(sample(text, "kvstream_tombstones_collected_total"), 19);
+}
+
+TEST(ConsumerMetrics, ReadinessDatabaseAndMembershipFollowTheReplicaStatus) {
+  ConsumerMetrics metrics;
+  view::ReplicaStatus status;
+  status.set_catch_up_bounds(100, 10);
+  auto health = [&] {
+    metrics.set_status(status);
+    const std::string text = metrics.serialize();
+    return std::vector<double>{sample(text, "kvstream_ready"), sample(text, "kvstream_database_up"),
+                               sample(text, "kvstream_group_joined")};
+  };
+  EXPECT_EQ(health(), (std::vector<double>{0, 1, 0})) << "not a member yet";
+  status.set_joined(true);
+  EXPECT_EQ(health(), (std::vector<double>{1, 1, 1}));
+  status.set_database_ok(false, "connection refused");
+  EXPECT_EQ(health(), (std::vector<double>{0, 0, 1}));
+  status.set_database_ok(true);
+  EXPECT_EQ(health(), (std::vector<double>{1, 1, 1}));
+  status.set_joined(false);
+  EXPECT_EQ(health(), (std::vector<double>{0, 1, 0}));
+}
+
+TEST(ConsumerMetrics, ReadBreakerIsZeroClosedOneOpenTwoHalfOpen) {
+  ConsumerMetrics metrics;
+  http::CircuitBreaker breaker(1, std::chrono::seconds(1));
+  const auto t0 = http::Clock::now();
+  auto state = [&](http::Clock::time_point now) {
+    metrics.set_read_breaker(breaker.state(now));
+    return sample(metrics.serialize(), "kvstream_read_breaker_state");
+  };
+  EXPECT_EQ(state(t0), 0);
+  breaker.failure(t0);
+  EXPECT_EQ(state(t0), 1);
+  EXPECT_EQ(state(t0 + std::chrono::seconds(1)), 2);
+  breaker.success();
+  EXPECT_EQ(state(t0 + std::chrono::seconds(1)), 0);
 }
 
 }  // namespace

@@ -121,7 +121,7 @@ void ConsumerService::start() {
   write_settings.kafka.properties.emplace("socket.nagle.disable", "true");
   writes_ = std::make_unique<producer::Producer>(write_settings);
   waiter_ = std::make_unique<http::PositionWaiter>(
-      view_, [this] { return cached_view_->applied_positions(); });
+      view_, [this] { return cached_view_->applied_positions(); }, settings_.position_poll);
   view_.set_listener([this] { waiter_->notify(); });
   view_.set_catch_up_bounds(settings_.ready_max_lag_events,
                             static_cast<double>(settings_.ready_max_lag.count()));
@@ -154,6 +154,8 @@ void ConsumerService::start() {
                              if (auto stats = cached_view_->cache_stats()) {
                                metrics_.set_cache(*stats);
                              }
+                             metrics_.set_status(view_);
+                             metrics_.set_read_breaker(api_->read_breaker());
                              return metrics_.serialize();
                            },
                            [this](std::string_view route, unsigned status, double seconds) {
@@ -170,12 +172,15 @@ void ConsumerService::start() {
   gc.retention = settings_.tombstone_retention;
   gc.interval = settings_.gc_interval;
   gc.page = settings_.gc_page;
-  tombstones_ = std::make_unique<store::TombstoneCollector>(gc, [this] {
-    auto store = std::make_shared<store::PgStore>(settings_.pg);
-    return [store](std::chrono::seconds retention, size_t page, std::string& cursor) {
-      return store->collect_tombstones(retention, page, cursor);
-    };
-  });
+  tombstones_ = std::make_unique<store::TombstoneCollector>(
+      gc,
+      [this] {
+        auto store = std::make_shared<store::PgStore>(settings_.pg);
+        return [store](std::chrono::seconds retention, size_t page, std::string& cursor) {
+          return store->collect_tombstones(retention, page, cursor);
+        };
+      },
+      [this](size_t rows) { metrics_.tombstones_collected(rows); });
   tombstones_->start();
 }
 
@@ -307,6 +312,8 @@ void ConsumerService::on_revoke(const std::vector<int32_t>& partitions) {
   metrics_.set_assigned(view_.applied().size());
   metrics_.set_paused(paused_.size());
 }
+
+void ConsumerService::on_position_reset(int32_t, int64_t, int64_t) { metrics_.offset_reset(); }
 
 void ConsumerService::dead_letter(const schema::Record& record,
                                   const schema::ValidationError& why) {

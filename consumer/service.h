@@ -72,6 +72,9 @@ struct ConsumerSettings {
   std::chrono::seconds tombstone_retention{24 * 3600};
   std::chrono::seconds gc_interval{60};
   size_t gc_page = 10000;  // keys per step of the tombstone sweep
+  // Read-your-writes: how often kv_offsets is read while a read waits for
+  // a position of a partition another replica owns.
+  std::chrono::milliseconds position_poll{http::PositionWaiter::kDefaultDbInterval};
   // The view cache; 0 entries turns it off.
   size_t cache_max_entries = 1 << 20;
   size_t cache_max_bytes = size_t{256} << 20;
@@ -115,6 +118,7 @@ class ConsumerService : public source::KafkaSource::Listener {
 
   std::map<int32_t, int64_t> on_assign(const std::vector<int32_t>& partitions) override;
   void on_revoke(const std::vector<int32_t>& partitions) override;
+  void on_position_reset(int32_t partition, int64_t next, int64_t log_start) override;
 
   const ConsumerSettings settings_;
   view::ReplicaStatus view_;  // the replica's status

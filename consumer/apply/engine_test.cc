@@ -287,6 +287,49 @@ TEST_F(ApplyEngineTest, OneBatchInFlightPerPartitionAndBacklogPauses) {
   EXPECT_TRUE(engine.idle());
 }
 
+TEST_F(ApplyEngineTest, ABacklogPausesAtTheConfiguredFactorOfTheBatchBounds) {
+  HoldingExecutor holding(store_);
+  ApplyEngine engine("t", store_, holding, view_, BatchLimits{2, 1 << 20, 1h, 3});
+  engine.assign({0});
+  engine.add_event(put(0, 0, "a", "1"));
+  engine.add_event(put(0, 1, "b", "1"));
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(holding.held(), 1u);  // a full batch goes out
+  for (int64_t o = 2; o <= 6; ++o) engine.add_event(put(0, o, "k" + std::to_string(o), "v"));
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_TRUE(engine.take_progress().pause.empty()) << "5 pending < 3 x 2";
+  engine.add_event(put(0, 7, "k7", "v"));
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(engine.take_progress().pause, std::vector<int32_t>{0});  // 6 pending >= 3 x 2
+  holding.complete_all();
+  engine.collect();
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(engine.take_progress().resume, std::vector<int32_t>{0});
+  holding.complete_all();
+  engine.collect();
+  EXPECT_EQ(engine.take_progress().applied.at(0), 8);
+}
+
+TEST_F(ApplyEngineTest, ABacklogPausesAtTheConfiguredFactorOfTheByteBound) {
+  HoldingExecutor holding(store_);
+  // Batches of 20 bytes (key and value); a factor of 4.
+  ApplyEngine engine("t", store_, holding, view_, BatchLimits{1000, 20, 1h, 4});
+  engine.assign({0});
+  engine.add_event(put(0, 0, "k00", std::string(17, 'v')));
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(holding.held(), 1u);  // a full batch goes out
+  // 10 bytes each from here on.
+  for (int64_t o = 1; o <= 7; ++o) {
+    engine.add_event(put(0, o, "k0" + std::to_string(o), "1234567"));
+  }
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_TRUE(engine.take_progress().pause.empty()) << "70 bytes pending < 4 x 20";
+  engine.add_event(put(0, 8, "k08", "1234567"));
+  engine.dispatch(ApplyEngine::Clock::now());
+  EXPECT_EQ(engine.take_progress().pause, std::vector<int32_t>{0});  // 80 >= 4 x 20
+  holding.complete_all();
+}
+
 TEST_F(ApplyEngineTest, FailureWhileMoreArrivesKeepsOffsetOrder) {
   engine_.assign({0});
   store_.fail_next(1);

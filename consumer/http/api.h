@@ -70,7 +70,8 @@ struct ApiSettings {
   // Bearer tokens; empty: not required.
   std::string read_token;
   std::string write_token;
-  // The circuit breaker on database reads.
+  // The circuit breaker on database reads: it opens after this many
+  // consecutive failures, for this long (then one trial read passes).
   size_t breaker_failures = 5;
   std::chrono::milliseconds breaker_open{2000};
 };
@@ -93,6 +94,9 @@ class Api {
   Api(ApiSettings settings, ApiContext context);
 
   void handle(Request&& req, const std::string& peer, Responder respond);
+
+  // The circuit breaker on database reads, now (for /metrics).
+  CircuitBreaker::State read_breaker() const { return breaker_.state(Clock::now()); }
 
  private:
   // The answer to one request: adds what every answer carries (its request

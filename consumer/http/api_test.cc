@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -328,6 +329,26 @@ TEST_F(ApiTest, RepeatedDatabaseFailuresOpenTheBreakerWhichFailsFast) {
   EXPECT_NE(body_of(res)["message"].get<std::string>().find("failing fast"), std::string::npos);
   EXPECT_EQ(reader.gets(), reads);  // not asked
   EXPECT_EQ(call(verb::get, "/v1/kv").result(), status::service_unavailable);
+  EXPECT_EQ(api().read_breaker(), CircuitBreaker::State::kOpen);
+}
+
+TEST_F(ApiTest, TheBreakerClosesAgainOnceATrialReadAfterItsCoolDownSucceeds) {
+  settings.breaker_failures = 3;
+  settings.breaker_open = 50ms;
+  reader.set_down(true);
+  for (const char* key : {"/v1/kv/a", "/v1/kv/b"}) call(verb::get, key);
+  EXPECT_EQ(api().read_breaker(), CircuitBreaker::State::kClosed);  // 2 of 3 failures
+  call(verb::get, "/v1/kv/c");
+  EXPECT_EQ(api().read_breaker(), CircuitBreaker::State::kOpen);
+  // Half-open once the configured cool-down has passed.
+  const auto until = Clock::now() + 5s;
+  while (api().read_breaker() == CircuitBreaker::State::kOpen && Clock::now() < until) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(api().read_breaker(), CircuitBreaker::State::kHalfOpen);
+  reader.set_down(false);
+  EXPECT_EQ(call(verb::get, "/v1/kv/d").result(), status::not_found);  // the trial
+  EXPECT_EQ(api().read_breaker(), CircuitBreaker::State::kClosed);
 }
 
 TEST_F(ApiTest, AKeyOfAPartitionNotOwnedIsNotCached) {

@@ -89,6 +89,12 @@ bool CircuitBreaker::open(Clock::time_point now) const {
   return failures_ >= threshold_ && now < open_until_;
 }
 
+CircuitBreaker::State CircuitBreaker::state(Clock::time_point now) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (failures_ < threshold_) return State::kClosed;
+  return now < open_until_ ? State::kOpen : State::kHalfOpen;
+}
+
 bool secrets_equal(std::string_view presented, std::string_view expected) {
   // Digests have equal lengths, so neither the comparison's time nor an early
   // length check tells anything about the expected secret.

@@ -87,6 +87,10 @@ class CircuitBreaker {
   void success();
   void failure(Clock::time_point now);
   bool open(Clock::time_point now) const;
+  // Closed: calls pass. Open: refused until the cool-down ends. Half-open:
+  // the cool-down ended; the next call (or the one under way) is the trial.
+  enum class State { kClosed, kOpen, kHalfOpen };
+  State state(Clock::time_point now) const;
 
  private:
   const size_t threshold_;

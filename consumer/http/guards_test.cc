@@ -93,6 +93,25 @@ TEST(CircuitBreaker, OpensAfterConsecutiveFailuresAndClosesOnASuccessfulTrial) {
   EXPECT_TRUE(breaker.allow(t0 + milliseconds(2003)));
 }
 
+TEST(CircuitBreaker, StateIsClosedOpenThenHalfOpenOnceTheCoolDownEnds) {
+  using State = CircuitBreaker::State;
+  CircuitBreaker breaker(2, milliseconds(500));
+  const auto t0 = Clock::now();
+  EXPECT_EQ(breaker.state(t0), State::kClosed);
+  breaker.failure(t0);
+  EXPECT_EQ(breaker.state(t0), State::kClosed);
+  breaker.failure(t0);
+  EXPECT_EQ(breaker.state(t0), State::kOpen);
+  EXPECT_EQ(breaker.state(t0 + milliseconds(499)), State::kOpen);
+  EXPECT_EQ(breaker.state(t0 + milliseconds(500)), State::kHalfOpen);
+  EXPECT_TRUE(breaker.allow(t0 + milliseconds(500)));  // the trial
+  EXPECT_EQ(breaker.state(t0 + milliseconds(501)), State::kHalfOpen);
+  breaker.failure(t0 + milliseconds(501));
+  EXPECT_EQ(breaker.state(t0 + milliseconds(502)), State::kOpen);
+  breaker.success();
+  EXPECT_EQ(breaker.state(t0 + milliseconds(502)), State::kClosed);
+}
+
 TEST(Secrets, EqualOnlyWhenIdentical) {
   EXPECT_TRUE(secrets_equal("s3cret", "s3cret"));
   EXPECT_FALSE(secrets_equal("s3cre", "s3cret"));

@@ -93,6 +93,24 @@ TEST(PositionWaiter, TheDeadlineFailsTheWaitEvenWhileTheDatabaseFails) {
   EXPECT_GT(f.db.polls.load(), 0);
 }
 
+TEST(PositionWaiter, PollsTheDatabaseNoMoreOftenThanItsInterval) {
+  view::ReplicaStatus view;
+  FakeDb db;
+  PositionWaiter waiter(
+      view, [&db] { return db.read(); }, 100ms);
+  std::promise<bool> done;
+  const auto started = Clock::now();
+  waiter.wait({{3, 100}}, started + 500ms, [&done](bool applied) { done.set_value(applied); });
+  auto applied = done.get_future();
+  ASSERT_EQ(applied.wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(applied.get());
+  const auto waited = Clock::now() - started;
+  EXPECT_GE(db.polls.load(), 1);
+  // One poll at the start of the wait, then one per interval at most.
+  EXPECT_LE(db.polls.load(), 1 + waited / 100ms) << "polled faster than the interval";
+  waiter.stop();
+}
+
 TEST(PositionWaiter, DoesNotPollTheDatabaseForItsOwnPartitions) {
   Fixture f;
   f.view.set_assigned(0, 0);

@@ -157,6 +157,7 @@ void KafkaSource::check_positions(const std::map<int32_t, int64_t>& start) {
           "partition {} of {}: records from offset {} to {} were deleted (retention) before they "
           "were applied; the view misses them (docs/operations.md, \"Rebuilding the view\")",
           partition, settings_.kafka.topic, next, low - 1);
+      listener_.on_position_reset(partition, next, low);
     }
   }
 }

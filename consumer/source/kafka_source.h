@@ -46,6 +46,11 @@ class KafkaSource {
     virtual std::map<int32_t, int64_t> on_assign(const std::vector<int32_t>& partitions) = 0;
     // Partitions taken away (or lost). Called before they are unassigned.
     virtual void on_revoke(const std::vector<int32_t>& partitions) = 0;
+    // The applied position of a partition (`next`) lay before the start of
+    // its log (`log_start`): the records between were deleted before they
+    // were applied, and fetching starts over at the log start.
+    virtual void on_position_reset(int32_t /*partition*/, int64_t /*next*/, int64_t /*log_start*/) {
+    }
   };
 
   KafkaSource(SourceSettings settings, Listener& listener);
@@ -91,7 +96,8 @@ class KafkaSource {
   // applied position (`next`, its next offset to apply) is past the end
   // of the topic (it was recreated, or lost records): applying would
   // silently skip records. Logs an error when records below the log start
-  // were never applied (deleted by retention first). Called at assignment,
+  // were never applied (deleted by retention first), and tells the
+  // Listener (on_position_reset). Called at assignment,
   // and by the service when the end seen while fetching falls below the
   // applied position.
   void check_positions(const std::map<int32_t, int64_t>& next);

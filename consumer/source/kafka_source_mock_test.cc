@@ -1,6 +1,7 @@
 // Fault injection with librdkafka's mock cluster (unit tests only; the real
 // broker is used by the integration and end-to-end tests): failed offset
-// commits and a broker that goes away.
+// commits, a broker that goes away, a log whose start moved past the
+// applied position.
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 // clang-format off: the mock API header needs rdkafka.h first.
@@ -118,6 +119,52 @@ TEST(KafkaSourceWithMockCluster, ARefusedCommitOfAnIdlePartitionIsSentAgain) {
     if (i % 10 == 9) committed = testing::committed_offsets(brokers, "g", "events") == next;
   }
   EXPECT_TRUE(committed) << "the refused positions were not committed again";
+  source.close();
+}
+
+// Records the positions reported before the log start.
+class ResetListener : public FromBeginning {
+ public:
+  void on_position_reset(int32_t partition, int64_t next, int64_t log_start) override {
+    resets.push_back({partition, next, log_start});
+  }
+  struct Reset {
+    int32_t partition;
+    int64_t next, log_start;
+  };
+  std::vector<Reset> resets;
+};
+
+// The mock broker keeps 5 MiB a partition and drops its oldest record sets
+// beyond that, as retention would: a position below what is left is
+// reported (fetching starts over at the log start); one within is not.
+TEST(KafkaSourceWithMockCluster, APositionBeforeTheLogStartIsReportedAsAReset) {
+  MockCluster cluster;
+  const std::string brokers = cluster.bootstraps();
+  Position last;
+  {
+    producer::ProducerSettings ps;
+    ps.kafka.brokers = brokers;
+    ps.kafka.topic = "events";
+    ps.kafka.properties["log_level"] = "0";
+    producer::Producer p(ps);
+    const std::string value(900 * 1024, 'v');
+    for (int i = 0; i < 8; ++i) last = p.put_sync("big", value);  // one record set each
+  }
+  ASSERT_EQ(last.offset, 7);
+  ResetListener listener;
+  KafkaSource source(settings(brokers), listener);
+  source.subscribe();  // a member, so that close() leaves at once
+  for (int i = 0; i < 300 && listener.assigned.empty(); ++i) source.poll(50ms);
+  ASSERT_FALSE(listener.assigned.empty());
+  source.check_positions({{last.partition, 8}});  // the end: applied everything
+  EXPECT_TRUE(listener.resets.empty());
+  source.check_positions({{last.partition, 1}});
+  ASSERT_EQ(listener.resets.size(), 1u);
+  EXPECT_EQ(listener.resets[0].partition, last.partition);
+  EXPECT_EQ(listener.resets[0].next, 1);
+  EXPECT_GT(listener.resets[0].log_start, 1) << "the mock kept the oldest records";
+  EXPECT_LE(listener.resets[0].log_start, 7);
   source.close();
 }
 

@@ -7,8 +7,9 @@
 
 namespace kvstream::store {
 
-TombstoneCollector::TombstoneCollector(TombstoneCollectorSettings settings, Open open)
-    : settings_(settings), open_(std::move(open)) {}
+TombstoneCollector::TombstoneCollector(TombstoneCollectorSettings settings, Open open,
+                                       Removed removed)
+    : settings_(settings), open_(std::move(open)), on_removed_(std::move(removed)) {}
 
 TombstoneCollector::~TombstoneCollector() { stop(); }
 
@@ -61,6 +62,7 @@ void TombstoneCollector::sweep() {
   for (;;) {
     const SweepStep done = step(settings_.retention, settings_.page, cursor);
     total += done.deleted;
+    if (done.deleted > 0 && on_removed_) on_removed_(done.deleted);
     {
       std::lock_guard<std::mutex> lock(mu_);
       removed_ += done.deleted;

@@ -45,8 +45,11 @@ class TombstoneCollector {
   // Opens what a sweep's steps need (a database session), once per sweep:
   // a sweep after an outage starts afresh. May throw.
   using Open = std::function<Step()>;
+  // Told the tombstones each step removed (when it removed any), on the
+  // collector's thread (metrics). Optional.
+  using Removed = std::function<void(size_t rows)>;
 
-  TombstoneCollector(TombstoneCollectorSettings settings, Open open);
+  TombstoneCollector(TombstoneCollectorSettings settings, Open open, Removed removed = {});
   ~TombstoneCollector();
   TombstoneCollector(const TombstoneCollector&) = delete;
   TombstoneCollector& operator=(const TombstoneCollector&) = delete;
@@ -66,6 +69,7 @@ class TombstoneCollector {
 
   const TombstoneCollectorSettings settings_;
   const Open open_;
+  const Removed on_removed_;
   std::thread thread_;
   mutable std::mutex mu_;
   std::condition_variable wake_;  // with mu_: stop()

@@ -122,6 +122,23 @@ TEST(TombstoneCollector, SweepsTheTableInPagesThenStartsOverAfterTheInterval) {
   EXPECT_EQ(collector.removed(), 7u * calls.size());
 }
 
+TEST(TombstoneCollector, TellsTheRowsEachStepRemoved) {
+  FakeTable table(2, 5);
+  std::atomic<size_t> told{0};
+  std::atomic<int> calls{0};
+  TombstoneCollector collector(
+      fast(), [&] { return table.open(); },
+      [&](size_t rows) {
+        told += rows;
+        ++calls;
+      });
+  collector.start();
+  ASSERT_TRUE(wait_sweeps(collector, 1));
+  collector.stop();
+  EXPECT_EQ(told.load(), collector.removed());
+  EXPECT_EQ(static_cast<size_t>(calls.load()), table.calls().size());
+}
+
 TEST(TombstoneCollector, AFailedSweepIsTriedAgainAtTheNextInterval) {
   FakeTable table(1, 2);
   table.fail_next_opens(3);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/e2e/apply_fixture.h"
+#include "tests/support/metrics_reader.h"
 #include "tests/support/pg_server.h"
 
 namespace kvstream::testing {
@@ -336,6 +337,14 @@ TEST_F(ApplyFaultTest, FrozenReplicaThatLostItsPartitionsCannotWrite) {
   }
   std::cout << "freezes that landed inside a transaction (retried): " << inside_transaction
             << std::endl;
+  // Each thawed replica's stale batches, if it held any when it was
+  // expelled, were fenced: both export the count (whether a round leaves a
+  // stale batch depends on what the frozen replica had fetched).
+  const double fenced_a = metric_value(a.port(), "kvstream_fenced_batches_total");
+  const double fenced_b = metric_value(b.port(), "kvstream_fenced_batches_total");
+  EXPECT_GE(fenced_a, 0) << "kvstream_fenced_batches_total missing";
+  EXPECT_GE(fenced_b, 0) << "kvstream_fenced_batches_total missing";
+  std::cout << "batches fenced: " << fenced_a + fenced_b << std::endl;
 
   const Offsets end = finish_load(load);
   ASSERT_TRUE(wait_applied(end, 120s))

@@ -13,6 +13,7 @@
 #include "producer/producer.h"
 #include "tests/support/http_client.h"
 #include "tests/support/kafka_util.h"
+#include "tests/support/metrics_reader.h"
 #include "tests/support/process.h"
 #include "tests/support/test_database.h"
 #include "tests/support/test_env.h"
@@ -212,6 +213,12 @@ TEST(ViewCacheEndToEnd, CachedKeysAreServedWhilePostgresIsDownMissesAre503AndThe
       fast = miss.body.find("failing fast") != std::string::npos;
     }
     EXPECT_TRUE(fast);
+    // The health gauges say the same: the database down, not ready, the
+    // breaker open (or, past its cool-down, half-open), never closed.
+    EXPECT_EQ(metric_value(port, "kvstream_database_up"), 0);
+    EXPECT_EQ(metric_value(port, "kvstream_ready"), 0);
+    const double breaker = metric_value(port, "kvstream_read_breaker_state");
+    EXPECT_TRUE(breaker == 1 || breaker == 2) << "kvstream_read_breaker_state " << breaker;
     // Postgres back: the breaker closes after a trial read, misses answer.
     auto restarted = run_command({env, "start", dir});
     ASSERT_EQ(restarted.exit_code, 0) << restarted.out;
@@ -221,6 +228,7 @@ TEST(ViewCacheEndToEnd, CachedKeysAreServedWhilePostgresIsDownMissesAre503AndThe
       if (status != 404) std::this_thread::sleep_for(100ms);
     }
     EXPECT_EQ(status, 404) << consumer.log();
+    EXPECT_EQ(metric_value(port, "kvstream_read_breaker_state"), 0) << "closed by the trial read";
     consumer.signal(SIGTERM);
     EXPECT_EQ(consumer.wait(40s), 0) << consumer.log();
   }

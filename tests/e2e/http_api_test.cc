@@ -15,6 +15,7 @@
 #include "common/position.h"
 #include "tests/support/http_client.h"
 #include "tests/support/kafka_util.h"
+#include "tests/support/metrics_reader.h"
 #include "tests/support/replica.h"
 #include "tests/support/test_database.h"
 #include "tests/support/test_env.h"
@@ -340,6 +341,12 @@ TEST_F(HttpApiTest, StatusMetricsAndRequestIds) {
             std::string::npos)
       << metrics.body.substr(0, 4000);
   EXPECT_NE(metrics.body.find("kvstream_http_request_duration_seconds_bucket"), std::string::npos);
+  // A ready replica: ready, its database up, a member of the group, reads
+  // through a closed breaker.
+  EXPECT_EQ(metric_value(a_->port(), "kvstream_ready"), 1);
+  EXPECT_EQ(metric_value(a_->port(), "kvstream_database_up"), 1);
+  EXPECT_EQ(metric_value(a_->port(), "kvstream_group_joined"), 1);
+  EXPECT_EQ(metric_value(a_->port(), "kvstream_read_breaker_state"), 0);
 }
 
 // A replica of its own for the tests that change HTTP settings (its own

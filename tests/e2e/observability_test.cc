@@ -111,6 +111,12 @@ TEST_F(ObservabilityTest, TheReplicaCollectsTombstonesOlderThanTheRetention) {
     ASSERT_TRUE(table.count(key)) << key;
     EXPECT_EQ(table[key].value.value_or("(tombstone)"), "v" + std::to_string(i)) << key;
   }
+  // Counted: the 20 tombstones (at least; nothing else was deleted).
+  EXPECT_TRUE(eventually(
+      [&] { return metric_value(r.port(), "kvstream_tombstones_collected_total") >= 20; }, 10s))
+      << "kvstream_tombstones_collected_total "
+      << metric_value(r.port(), "kvstream_tombstones_collected_total");
+  EXPECT_EQ(metric_value(r.port(), "kvstream_tombstones_collected_total"), 20);
   // A collected delete still reads as deleted.
   EXPECT_EQ(http_get(r.port(), "/v1/kv/key-0").status, 404);
   EXPECT_EQ(r.terminate(30s), 0);
