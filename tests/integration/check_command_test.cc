@@ -20,19 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The lines of `out` (stdout and stderr) other than warnings about the
-// test's own KVSTREAM_TEST_* variables.
-std::vector<std::string> lines_of(const std::string& out) {
-  std::vector<std::string> lines;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.find("is not a kvstream setting") == std::string::npos) {
-      lines.push_back(line);
-    }
-  }
-  return lines;
-}
-
 // The line of `lines` about `check` ("<severity> <check>: ..."), or "".
 std::string line_about(const std::vector<std::string>& lines, const std::string& check) {
   for (const std::string& line : lines) {
@@ -87,7 +74,7 @@ TEST_F(CheckCommand, AWellConfiguredDeploymentIsAllOk) {
   }
   const RunResult r = check();
   EXPECT_EQ(r.exit_code, 0) << r.out;
-  const auto lines = lines_of(r.out);
+  const auto lines = output_lines(r.out);
   ASSERT_EQ(lines.size(), 7u) << r.out;
   for (const std::string& line : lines) EXPECT_TRUE(starts_with(line, "ok   ")) << line;
   EXPECT_NE(line_about(lines, "partitions").find("has 3 partition(s), 1 with an applied position"),
@@ -106,7 +93,7 @@ TEST_F(CheckCommand, AMisconfiguredTopicWarnsAndChangesNothing) {
                 {"max.message.bytes", "100000"}});
   const RunResult r = check();
   EXPECT_EQ(r.exit_code, 0) << r.out;  // warnings only
-  const auto lines = lines_of(r.out);
+  const auto lines = output_lines(r.out);
   EXPECT_TRUE(starts_with(line_about(lines, "cleanup.policy"),
                           "warn cleanup.policy: "
                           "cleanup.policy=delete: records "
@@ -146,7 +133,7 @@ TEST_F(CheckCommand, PositionsOfPartitionsTheTopicLacksFail) {
   }
   const RunResult r = check();
   EXPECT_EQ(r.exit_code, 1) << r.out;
-  const auto lines = lines_of(r.out);
+  const auto lines = output_lines(r.out);
   EXPECT_TRUE(starts_with(line_about(lines, "partitions"),
                           "FAIL partitions: kv_offsets holds applied positions of partition(s) 3 "
                           "of " +
@@ -167,7 +154,7 @@ TEST_F(CheckCommand, AnUnreachableBrokerExits2WithOneLine) {
   env_["KVSTREAM_BROKERS"] = "127.0.0.1:1";
   const RunResult r = check();
   EXPECT_EQ(r.exit_code, 2) << r.out;
-  const auto lines = lines_of(r.out);
+  const auto lines = output_lines(r.out);
   size_t errors = 0;
   for (const std::string& line : lines) {
     if (starts_with(line, "kvstream-consumer check: cannot describe the topics: ")) ++errors;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <future>
 #include <map>
 #include <set>
@@ -58,19 +59,6 @@ void migrate_as_an_older_binary(pqxx::connection& conn) {
   schema::migrate(conn, all);
 }
 
-// The lines of `out` other than warnings about the environment of the test
-// run (KVSTREAM_* variables that are no setting).
-std::vector<std::string> lines_of(const std::string& out) {
-  std::vector<std::string> lines;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.find("is not a kvstream setting") == std::string::npos) {
-      lines.push_back(line);
-    }
-  }
-  return lines;
-}
-
 // name -> "type nullable" of the columns of `table`, as Postgres reports them.
 std::map<std::string, std::string> columns(pqxx::connection& conn, const std::string& table) {
   pqxx::nontransaction tx(conn);
@@ -83,6 +71,29 @@ std::map<std::string, std::string> columns(pqxx::connection& conn, const std::st
         row[1].as<std::string>() + (row[2].as<std::string>() == "YES" ? " null" : "");
   }
   return out;
+}
+
+// Runs `migrations` from `runners` connections of `db` at once, runner i
+// recording `applied_by(i)`; returns each runner's result, in order
+// (rethrowing a runner's error).
+std::vector<schema::MigrateResult> migrate_at_once(
+    TestDatabase& db, const std::vector<schema::Migration>& migrations, int runners,
+    const std::function<std::string(int)>& applied_by) {
+  std::vector<std::unique_ptr<pqxx::connection>> conns;
+  for (int i = 0; i < runners; ++i) conns.push_back(db.connect());
+  std::promise<void> go;
+  std::shared_future<void> start = go.get_future().share();
+  std::vector<std::future<schema::MigrateResult>> runs;
+  for (int i = 0; i < runners; ++i) {
+    runs.push_back(std::async(std::launch::async, [&, i] {
+      start.wait();
+      return schema::migrate(*conns[i], migrations, applied_by(i));
+    }));
+  }
+  go.set_value();
+  std::vector<schema::MigrateResult> results;
+  for (auto& run : runs) results.push_back(run.get());
+  return results;
 }
 
 TEST(Migrations, FreshDatabaseThenRerunIsANoOp) {
@@ -272,22 +283,12 @@ TEST(Migrations, ConcurrentRunnersApplyEachMigrationExactlyOnce) {
   const auto migrations = schema::load_migrations(files);
 
   constexpr int kRunners = 8;
-  std::vector<std::unique_ptr<pqxx::connection>> conns;
-  for (int i = 0; i < kRunners; ++i) conns.push_back(db.connect());
-  std::promise<void> go;
-  std::shared_future<void> start = go.get_future().share();
-  std::vector<std::future<schema::MigrateResult>> runs;
-  for (int i = 0; i < kRunners; ++i) {
-    runs.push_back(std::async(std::launch::async, [&, i] {
-      start.wait();
-      return schema::migrate(*conns[i], migrations, "runner " + std::to_string(i));
-    }));
-  }
-  go.set_value();
+  std::vector<schema::MigrateResult> results = migrate_at_once(
+      db, migrations, kRunners, [](int i) { return "runner " + std::to_string(i); });
   std::multiset<int> applied;
   std::map<int, std::string> expected_by;
   for (int i = 0; i < kRunners; ++i) {
-    schema::MigrateResult result = runs[i].get();  // rethrows a runner's error
+    const schema::MigrateResult& result = results[i];
     applied.insert(result.applied.begin(), result.applied.end());
     for (int v : result.applied) expected_by[v] = "runner " + std::to_string(i);
     EXPECT_EQ(result.current_version, 9001);
@@ -308,22 +309,9 @@ TEST(Migrations, ConcurrentRunnersUpgradeATableOfAnOlderBinaryOnce) {
     migrate_as_an_older_binary(*conn);
   }
   const auto migrations = embedded();
-  constexpr int kRunners = 6;
-  std::vector<std::unique_ptr<pqxx::connection>> conns;
-  for (int i = 0; i < kRunners; ++i) conns.push_back(db.connect());
-  std::promise<void> go;
-  std::shared_future<void> start = go.get_future().share();
-  std::vector<std::future<schema::MigrateResult>> runs;
-  for (int i = 0; i < kRunners; ++i) {
-    runs.push_back(std::async(std::launch::async, [&, i] {
-      start.wait();
-      return schema::migrate(*conns[i], migrations, "kvstream-consumer 2.0.0");
-    }));
-  }
-  go.set_value();
   std::multiset<int> applied;
-  for (auto& run : runs) {
-    const schema::MigrateResult result = run.get();
+  for (const schema::MigrateResult& result :
+       migrate_at_once(db, migrations, 6, [](int) { return "kvstream-consumer 2.0.0"; })) {
     applied.insert(result.applied.begin(), result.applied.end());
     EXPECT_EQ(result.current_version, 3);
   }
@@ -454,7 +442,7 @@ TEST(MigrateCommand, ANewerSchemaIsRefusedWithOneLineAndExitCode2) {
   EXPECT_EQ(r.exit_code, 2) << r.out;
   const std::string refusal =
       schema::newer_schema_refusal(9001, schema::newest_version(embedded()), kConsumer);
-  EXPECT_EQ(lines_of(r.out), std::vector<std::string>{"kvstream-consumer migrate: " + refusal});
+  EXPECT_EQ(output_lines(r.out), std::vector<std::string>{"kvstream-consumer migrate: " + refusal});
 }
 
 // A replica's start against a newer schema, migrating or not: one critical
@@ -470,7 +458,7 @@ void expect_the_replica_refuses(const std::map<std::string, std::string>& extra_
   env.insert(extra_env.begin(), extra_env.end());
   auto r = run_command({bin_dir() + "/kvstream-consumer"}, env, 60s);
   EXPECT_EQ(r.exit_code, 2) << r.out;
-  const auto lines = lines_of(r.out);
+  const auto lines = output_lines(r.out);
   ASSERT_EQ(lines.size(), 1u) << r.out;
   const std::string refusal =
       schema::newer_schema_refusal(9001, schema::newest_version(embedded()), kConsumer);

@@ -18,12 +18,24 @@ namespace kvstream::testing {
 
 namespace {
 
+// The variables that configure the tests themselves (the servers they use,
+// their seeds): not passed on to the programs under test, which would warn
+// about each as an unknown KVSTREAM_* setting.
+bool is_test_setting(const std::string& name) {
+  for (const char* prefix : {"KVSTREAM_TEST_", "KVSTREAM_CHAOS_", "KVSTREAM_CRASH_"}) {
+    if (name.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
 std::vector<std::string> merged_env(const std::map<std::string, std::string>& extra) {
   std::map<std::string, std::string> all;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string entry(*e);
     const auto eq = entry.find('=');
-    if (eq != std::string::npos) all[entry.substr(0, eq)] = entry.substr(eq + 1);
+    if (eq == std::string::npos) continue;
+    std::string name = entry.substr(0, eq);
+    if (!is_test_setting(name)) all[std::move(name)] = entry.substr(eq + 1);
   }
   for (const auto& [k, v] : extra) all[k] = v;
   std::vector<std::string> out;
@@ -62,6 +74,15 @@ int decode_status(int status) {
 }
 
 }  // namespace
+
+std::vector<std::string> output_lines(const std::string& out) {
+  std::vector<std::string> lines;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
 
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
                            std::string log_path)

@@ -43,6 +43,9 @@ struct RunResult {
   int exit_code = -1;
   std::string out;
 };
+// The non-empty lines of a command's output.
+std::vector<std::string> output_lines(const std::string& out);
+
 RunResult run_command(const std::vector<std::string>& argv,
                       const std::map<std::string, std::string>& env = {},
                       std::chrono::milliseconds timeout = std::chrono::seconds(60),
