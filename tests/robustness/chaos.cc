@@ -73,6 +73,12 @@ bool wait_for(const ChaosOptions& options, Pred pred, std::chrono::milliseconds 
       timeout, interval);
 }
 
+// How often the apply latency's sampler reads kv_offsets, and how long after
+// an episode a fault still counts as on (the session timeout of 6 s, then a
+// rebalance).
+constexpr auto kLatencyInterval = std::chrono::milliseconds(50);
+constexpr double kRecoveryS = 10;
+
 Offsets applied_offsets(const std::string& db_url) {
   return dense(testing::read_applied_offsets(db_url, kTopic));
 }
@@ -135,6 +141,7 @@ std::string ChaosReport::figures() const {
       << " audited kv_offsets changes); end offsets " << end_offsets_total << "\n";
   out << "catch-up after the chaos phase " << fixed(catch_up_s, 1)
       << " s; longest time without applying while behind " << fixed(longest_stall_s, 1) << " s\n";
+  if (apply_latency) out << describe(*apply_latency);
   out << (ok() ? "PASSED" : "FAILED (" + std::to_string(failures.size()) + " failures)") << "\n";
   return out.str();
 }
@@ -220,6 +227,7 @@ ChaosReport run_chaos(const ChaosOptions& options) {
     }
     testing::run_migrations(base);
     testing::install_audit(db_url);
+    AppliedSampler applied_sampler(db_url, kTopic, kLatencyInterval);
 
     ReplicaPool pool(base, report.schedule.spec, log);
     Workload workload(broker.brokers(), options, log);
@@ -388,6 +396,10 @@ ChaosReport run_chaos(const ChaosOptions& options) {
     } else {
       log.line("caught up in " + fixed(report.catch_up_s, 1) + " s");
     }
+    applied_sampler.stop();
+    report.apply_latency = summarize_latency(
+        workload.oracle().events(), applied_sampler.samples(), report.schedule.episodes,
+        chaos_start, kRecoveryS, std::chrono::duration<double>(kLatencyInterval).count());
 
     Checker check(broker.brokers(), db_url, workload, report, applied, caught_up);
     try {

@@ -34,10 +34,12 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "tests/robustness/apply_latency.h"
 #include "tests/robustness/schedule.h"
 
 namespace kvstream::chaos {
@@ -103,6 +105,10 @@ struct ChaosReport {
   size_t audited_offset_changes = 0;
   int64_t end_offsets_total = 0;
   double catch_up_s = 0, longest_stall_s = 0, elapsed_s = 0;
+  // From the send of each acknowledged event to its application, during
+  // faults and between them (apply_latency.h); unset if the run stopped
+  // before the replicas caught up.
+  std::optional<ApplyLatency> apply_latency;
 
   std::vector<std::string> failures;
   bool ok() const { return failures.empty(); }

@@ -126,6 +126,52 @@ TEST(ChaosSchedule, ShortRunsHaveEveryKindAndConsistentActions) {
 // What the chaos driver relies on: a broker killed with kill -9 comes back
 // on the same port with its data; acknowledged events are all there, at
 // their acknowledged positions, and the producer goes on.
+TEST(ChaosApplyLatency, EachEventCountsFromItsSendToTheFirstSampleThatPassesIt) {
+  using Clock = AppliedSamples::Clock;
+  const Clock::time_point t0 = Clock::now();
+  const auto at = [&](double s) {
+    return t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  };
+  AppliedSamples samples;
+  samples.add(at(0.0), {{0, 0}, {1, 0}});
+  samples.add(at(1.0), {{0, 2}, {1, 0}});  // partition 0 applied offsets 0 and 1
+  samples.add(at(2.0), {{0, 2}, {1, 0}});  // nothing new: the first sight stays
+  samples.add(at(9.0), {{0, 3}, {1, 1}});
+  EXPECT_EQ(samples.applied_at(0, 1), at(1.0));
+  EXPECT_EQ(samples.applied_at(0, 2), at(9.0));
+  EXPECT_EQ(samples.applied_at(1, 1), std::nullopt);
+  EXPECT_EQ(samples.applied_at(4, 0), std::nullopt);
+
+  // An episode from 5 s to 6 s, on for 2 s after: events sent in [5, 8]
+  // count as during the fault.
+  Episode pg;
+  pg.kind = FaultKind::kPgRestart;
+  pg.start = 5;
+  pg.end = 6;
+  std::vector<testing::PublishedEvent> events = {
+      {"a", schema::Op::kPut, "v", "", Position{0, 0}, at(0.5)},   // between: 0.5 s
+      {"b", schema::Op::kPut, "v", "", Position{0, 1}, at(0.9)},   // between: 0.1 s
+      {"c", schema::Op::kPut, "v", "", Position{0, 2}, at(7.0)},   // during: 2 s
+      {"d", schema::Op::kPut, "v", "", Position{1, 0}, at(8.5)},   // between: 0.5 s
+      {"e", schema::Op::kPut, "v", "", Position{1, 1}, at(8.6)},   // never seen applied
+      {"f", schema::Op::kPut, "v", "", Position{1, -1}, at(8.7)},  // no position: left out
+  };
+  const ApplyLatency l = summarize_latency(events, samples, {pg}, t0, 2.0, 0.05);
+  EXPECT_EQ(l.between.events, 3u);
+  EXPECT_DOUBLE_EQ(l.between.p50_s, 0.5);
+  EXPECT_DOUBLE_EQ(l.between.max_s, 0.5);
+  EXPECT_NEAR(l.between.p99_s, 0.5, 1e-9);
+  EXPECT_EQ(l.during.events, 1u);
+  EXPECT_NEAR(l.during.p99_s, 2.0, 1e-9);
+  ASSERT_EQ(l.by_kind.count(FaultKind::kPgRestart), 1u);
+  EXPECT_EQ(l.by_kind.at(FaultKind::kPgRestart).events, 1u);
+  EXPECT_EQ(l.unseen, 1u);
+  EXPECT_NE(describe(l).find("during pg_restart: p50 / p99 / max 2.000 / 2.000 / 2.0 s over 1 "
+                             "events"),
+            std::string::npos)
+      << describe(l);
+}
+
 TEST(KafkaServerTest, KillNineThenStartKeepsThePortAndTheData) {
   testing::avoid_ephemeral_ports();
   testing::KafkaServer kafka;

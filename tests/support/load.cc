@@ -38,7 +38,8 @@ void EventPublisher::delivered(PublishedEvent event, const producer::Delivery& d
 
 void EventPublisher::put(const std::string& key, const std::string& value,
                          const std::string& content_type) {
-  PublishedEvent e{key, schema::Op::kPut, value, content_type, {}};
+  PublishedEvent e{
+      key, schema::Op::kPut, value, content_type, {}, std::chrono::steady_clock::now()};
   schema::EncodeOptions options;
   options.content_type = content_type;
   auto invalid = producer_->put(key, value, options,
@@ -47,7 +48,7 @@ void EventPublisher::put(const std::string& key, const std::string& value,
 }
 
 void EventPublisher::del(const std::string& key) {
-  PublishedEvent e{key, schema::Op::kDelete, "", "", {}};
+  PublishedEvent e{key, schema::Op::kDelete, "", "", {}, std::chrono::steady_clock::now()};
   auto invalid =
       producer_->del(key, {}, [this, e](const producer::Delivery& d) { delivered(e, d); });
   if (invalid) throw std::runtime_error("delete rejected by the producer: " + invalid->message);

@@ -11,6 +11,7 @@
 // other threads read.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <mutex>
@@ -31,6 +32,8 @@ struct PublishedEvent {
   std::string value;         // PUT only
   std::string content_type;  // empty: none
   Position position;
+  // When it was handed to the producer (apply latency: this to applied).
+  std::chrono::steady_clock::time_point sent{};
 };
 
 // What the kv row of a key must be: the event with the highest offset.
