@@ -8,10 +8,16 @@
 //   KVSTREAM_CRASH_SEED   its seed (default: random, printed)
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
+#include <pqxx/pqxx>
 #include <random>
 #include <thread>
 #include <vector>
@@ -19,6 +25,8 @@
 #include "tests/e2e/apply_fixture.h"
 #include "tests/support/metrics_reader.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/process.h"
+#include "tests/support/test_database.h"
 
 namespace kvstream::testing {
 namespace {
@@ -228,6 +236,118 @@ TEST_F(ApplyFaultTest, DatabaseOutageKeepsTheAssignmentAndResumes) {
   auto after = try_describe(brokers_, group_, topic_);
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(after->summary(), before.summary()) << "the membership changed across the outage";
+  EXPECT_EQ(r.terminate(30s), 0) << r.log_tail();
+}
+
+// A folder on a small tmpfs of its own, for a Postgres tablespace that runs
+// out of space; root only (mount).
+class SmallDisk {
+ public:
+  explicit SmallDisk(const std::string& size) {
+    char dir[] = "/tmp/kvstream-disk-XXXXXX";
+    if (mkdtemp(dir) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = dir;
+    const RunResult r =
+        run_command({"/bin/mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", dir_});
+    if (r.exit_code != 0) {
+      std::filesystem::remove(dir_);
+      throw std::runtime_error("mount tmpfs: " + r.out);
+    }
+    mounted_ = true;
+  }
+  ~SmallDisk() {
+    if (mounted_) run_command({"/bin/umount", dir_});
+    std::filesystem::remove_all(dir_);
+  }
+  SmallDisk(const SmallDisk&) = delete;
+  SmallDisk& operator=(const SmallDisk&) = delete;
+  const std::string& dir() const { return dir_; }
+  // Writes a file until the disk is full; returns its size.
+  size_t fill() {
+    std::ofstream out(dir_ + "/filler", std::ios::binary);
+    const std::string chunk(64 * 1024, 'x');
+    size_t written = 0;
+    while (out.write(chunk.data(), static_cast<std::streamsize>(chunk.size())) && out.flush()) {
+      written += chunk.size();
+    }
+    return written;
+  }
+  void free_space() { std::filesystem::remove(dir_ + "/filler"); }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
+// Postgres runs out of disk space under the load (the kv table's tablespace
+// on a full tmpfs; the WAL keeps its own disk): the replica keeps running,
+// retries its batches and says why, commits nothing it did not apply, and
+// once space is back it applies everything: the table equals the oracle.
+TEST_F(ApplyFaultTest, DiskFullOnPostgresPausesTheApplyAndLosesNothing) {
+  if (geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs for Postgres needs root";
+  SmallDisk disk("64m");
+  PgServer pg;
+  const std::string name = unique_name("diskfull");
+  {
+    pqxx::connection admin(pg.server_url());
+    pqxx::nontransaction tx(admin);
+    const std::string data_dir = tx.exec1("SHOW data_directory")[0].as<std::string>();
+    struct stat st {};
+    ASSERT_EQ(::stat(data_dir.c_str(), &st), 0);
+    ASSERT_EQ(::chown(disk.dir().c_str(), st.st_uid, st.st_gid), 0);
+    tx.exec("CREATE TABLESPACE small LOCATION '" + disk.dir() + "'");
+    tx.exec("CREATE DATABASE " + name + " TABLESPACE small");
+  }
+  pg_url_ = with_database(pg.server_url(), name);
+  run_migrations(config());
+  install_audit(pg_url_);
+  Replica& r = start_replica("r1");
+  ASSERT_TRUE(r.wait_ready(60s)) << r.log_tail();
+
+  LoadSpec spec;
+  spec.events = 40000;
+  spec.keys = 40000;  // mostly new rows: the table must grow
+  spec.max_padding = 600;
+  spec.rate = 1500;
+  spec.seed = env_number("KVSTREAM_TEST_SEED", 6006);
+  BackgroundLoad load(*publisher_, spec);
+  ASSERT_TRUE(eventually([&] { return total(applied()) > 3000; }, 30s)) << r.log_tail();
+
+  const size_t filled = disk.fill();
+  std::cout << "filled the tablespace's disk with " << filled / 1024 << " KiB" << std::endl;
+  const double retries_before = metric_value(r.port(), "kvstream_apply_retries_total");
+  ASSERT_TRUE(eventually(
+      [&] { return metric_value(r.port(), "kvstream_apply_retries_total") > retries_before; }, 60s))
+      << "no batch failed with the disk full\n"
+      << r.log_tail();
+  // Held full for a while: the replica stays, and what it commits to Kafka
+  // never passes what Postgres holds.
+  const auto full_until = Clock::now() + 10s;
+  while (Clock::now() < full_until) {
+    ASSERT_TRUE(r.running()) << "the replica exited with the disk full\n" << r.log_tail();
+    const Offsets held = applied();
+    for (const auto& [p, offset] : committed()) {
+      auto it = held.find(p);
+      EXPECT_LE(offset, it == held.end() ? 0 : it->second)
+          << "partition " << p << " committed past the applied position with the disk full";
+    }
+    std::this_thread::sleep_for(500ms);
+  }
+  std::ifstream log(r.log_path());
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("No space left on device"), std::string::npos)
+      << "the log does not say the disk is full\n"
+      << r.log_tail();
+
+  disk.free_space();
+  ASSERT_TRUE(load.wait(120s));
+  const Offsets end = finish_load(load);
+  ASSERT_TRUE(wait_applied(end, 120s))
+      << "kv_offsets " << show(applied()) << ", end offsets " << show(end) << "\n"
+      << r.log_tail();
+  expect_table_matches_oracle();
+  expect_no_backward_moves();
+  EXPECT_TRUE(eventually([&] { return committed() == end; }, 30s)) << show(committed());
   EXPECT_EQ(r.terminate(30s), 0) << r.log_tail();
 }
 
