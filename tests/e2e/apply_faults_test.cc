@@ -27,6 +27,7 @@
 #include "tests/support/pg_server.h"
 #include "tests/support/process.h"
 #include "tests/support/test_database.h"
+#include "tests/support/toxiproxy.h"
 
 namespace kvstream::testing {
 namespace {
@@ -341,6 +342,77 @@ TEST_F(ApplyFaultTest, DiskFullOnPostgresPausesTheApplyAndLosesNothing) {
 
   disk.free_space();
   ASSERT_TRUE(load.wait(120s));
+  const Offsets end = finish_load(load);
+  ASSERT_TRUE(wait_applied(end, 120s))
+      << "kv_offsets " << show(applied()) << ", end offsets " << show(end) << "\n"
+      << r.log_tail();
+  expect_table_matches_oracle();
+  expect_no_backward_moves();
+  EXPECT_TRUE(eventually([&] { return committed() == end; }, 30s)) << show(committed());
+  EXPECT_EQ(r.terminate(30s), 0) << r.log_tail();
+}
+
+// The network between the replica and Postgres misbehaves under a load,
+// through a real fault proxy (Toxiproxy): added latency, a narrow link,
+// connections reset and cut (mid-transaction included), new connections
+// refused, and a half-open link (the peer stops answering without
+// closing). The replica stays up through all of it, and once the link is
+// healthy again it applies everything: the table equals the oracle, no
+// position moves backwards, and the committed offsets reach the end.
+TEST_F(ApplyFaultTest, NetworkFaultsBetweenTheReplicaAndPostgresLoseNothing) {
+  Toxiproxy proxy("/tmp");
+  // pg_url_ is postgresql://user@host:port/db; the replica goes through the
+  // proxy, the test's own checks straight to Postgres.
+  const size_t at = pg_url_.find('@');
+  const size_t colon = pg_url_.find(':', at);
+  const size_t slash = pg_url_.find('/', colon);
+  ASSERT_TRUE(at != std::string::npos && colon != std::string::npos && slash != std::string::npos)
+      << pg_url_;
+  const uint16_t port = proxy.add_proxy("pg", pg_url_.substr(at + 1, slash - at - 1));
+  const std::string proxied =
+      pg_url_.substr(0, colon + 1) + std::to_string(port) + pg_url_.substr(slash);
+  Replica& r = start_replica(
+      "r1", {{"KVSTREAM_PG_URL", proxied}, {"KVSTREAM_PG_STATEMENT_TIMEOUT_MS", "3000"}});
+  ASSERT_TRUE(r.wait_ready(60s)) << r.log_tail();
+
+  LoadSpec spec;
+  spec.events = 0;  // until the faults are over
+  spec.keys = 3000;
+  spec.rate = 800;
+  spec.seed = env_number("KVSTREAM_TEST_SEED", 8008);
+  BackgroundLoad load(*publisher_, spec);
+  ASSERT_TRUE(eventually([&] { return total(applied()) > 2000; }, 30s)) << r.log_tail();
+
+  const auto hold = [&](const std::string& what, std::chrono::seconds d) {
+    std::cout << what << " for " << d.count() << " s" << std::endl;
+    const auto until = Clock::now() + d;
+    while (Clock::now() < until) {
+      ASSERT_TRUE(r.running()) << "the replica exited during: " << what << "\n" << r.log_tail();
+      std::this_thread::sleep_for(250ms);
+    }
+  };
+  proxy.add_toxic("pg", "latency", "latency", "downstream", {{"latency", 150}, {"jitter", 50}});
+  hold("150 ms of latency", 6s);
+  proxy.remove_toxic("pg", "latency");
+  proxy.add_toxic("pg", "narrow", "bandwidth", "upstream", {{"rate", 32}});
+  hold("a 32 KB/s link", 6s);
+  proxy.remove_toxic("pg", "narrow");
+  proxy.add_toxic("pg", "reset", "reset_peer", "upstream", {{"timeout", 0}});
+  hold("every connection reset", 3s);
+  proxy.remove_toxic("pg", "reset");
+  hold("healthy", 3s);
+  proxy.set_enabled("pg", false);
+  hold("connections cut and refused", 4s);
+  proxy.set_enabled("pg", true);
+  hold("healthy", 3s);
+  // Data stops both ways and nothing is closed.
+  proxy.add_toxic("pg", "half-open-up", "timeout", "upstream", {{"timeout", 0}});
+  proxy.add_toxic("pg", "half-open-down", "timeout", "downstream", {{"timeout", 0}});
+  hold("a half-open link", 15s);
+  proxy.remove_toxic("pg", "half-open-up");
+  proxy.remove_toxic("pg", "half-open-down");
+
+  load.stop();
   const Offsets end = finish_load(load);
   ASSERT_TRUE(wait_applied(end, 120s))
       << "kv_offsets " << show(applied()) << ", end offsets " << show(end) << "\n"
