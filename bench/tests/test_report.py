@@ -262,6 +262,19 @@ class FiguresTest(unittest.TestCase):
 
 
 class OptionalPartsTest(unittest.TestCase):
+    def test_without_the_debezium_outputs(self):
+        f = quick_like(Folder(self, "full"))
+        f.remove("bench_dbz.out", "latency-dbz_latency.out", "publish-bench-debezium-string-2000000.out")
+        self.assertEqual(f.row("| Debezium JDBC sink |"),
+                         "| Debezium JDBC sink |  |  |  |  |  /  /  | Kafka Connect JVM; CPU over its apply window ( s/M "
+                         "over its whole life, JVM start included); kept up: **no** (drained  s after the last send) |")
+        self.assertEqual(f.row("| throughput over the Debezium JDBC sink"),
+                         "| throughput over the Debezium JDBC sink | x | >= 3x |  |")
+        self.assertEqual(f.row("| p99 at 150/s"), "| p99 at 150/s | 9.8 vs Debezium's  ms | below |  |")
+        self.assertEqual(f.row("| CPU s per million events, all"), "| CPU s per million events, all | 6.27; Debezium  (1/) | | |")
+        self.assertIn("(about -byte keys and -byte values instead of 11 and 100;", f.row("- **Workload:**"))
+        self.assertEqual(f.row("- Debezium JDBC sink:"), "- Debezium JDBC sink: ")
+
     def test_full_run_parts(self):
         text = Folder(self, "full").report()
         self.assertIn("- **Command:** `bench/run` (25 minutes).\n", text)
