@@ -112,6 +112,18 @@ Response value_response(unsigned version, const view::Row& row, const char* cach
   return res;
 }
 
+// 504 not_yet_applied: the positions a request waited for were not applied
+// within its wait. The request was valid and may succeed later (a 5xx, as a
+// gateway whose upstream, the apply pipeline, did not deliver in time), so
+// the answer says when to try again; docs/openapi.yaml says why not a 200.
+Response not_yet_applied(unsigned version, json body) {
+  Response res{status::gateway_timeout, version};
+  res.set(beast_http::field::content_type, "application/json");
+  res.set(beast_http::field::retry_after, "1");
+  res.body() = body.dump();
+  return res;
+}
+
 Response database_unavailable(unsigned version, bool breaker_open) {
   Response res =
       error(status::service_unavailable, "database_unavailable",
@@ -388,16 +400,12 @@ void Api::read_when_applied(unsigned version, std::vector<Position> positions,
           return this->read(version, std::move(shared->first), std::move(shared->second));
         json pending = json::array();
         for (const Position& p : positions) pending.push_back(to_string(p));
-        Response res{status::gateway_timeout, version};
-        res.set(beast_http::field::content_type, "application/json");
-        res.body() = json{
-            {"error", "not_yet_applied"},
-            {"message",
-             "the requested positions were not applied within the "
-             "wait; retry, or wait longer with timeout_ms"},
-            {"min_position",
-             pending}}.dump();
-        shared->second(std::move(res));
+        shared->second(not_yet_applied(version, {{"error", "not_yet_applied"},
+                                                 {"message",
+                                                  "the requested positions were not applied "
+                                                  "within the wait; retry, or wait longer with "
+                                                  "timeout_ms"},
+                                                 {"min_position", std::move(pending)}}));
       });
 }
 
@@ -521,16 +529,13 @@ void Api::write(Request&& req, std::string key, bool wait_applied, std::chrono::
     if (!wait_applied) return (*shared)(answer(status::accepted, "accepted"));
     ctx_.waiter.wait({d.position}, deadline, [=](bool applied) {
       if (applied) return (*shared)(answer(put ? status::created : status::ok, "applied"));
-      Response res{status::gateway_timeout, version};
-      res.set(beast_http::field::content_type, "application/json");
+      Response res =
+          not_yet_applied(version, {{"error", "not_yet_applied"},
+                                    {"message", "the event was published at " + position +
+                                                    " but not applied within the wait; read with "
+                                                    "min_position to see it"},
+                                    {"position", position}});
       res.set("X-KV-Position", position);
-      res.body() = json{
-          {"error", "not_yet_applied"},
-          {"message", "the event was published at " + position +
-                          " but not applied within the wait; read with "
-                          "min_position to see it"},
-          {"position",
-           position}}.dump();
       (*shared)(std::move(res));
     });
   };
