@@ -300,28 +300,31 @@ std::optional<Response> Api::parse_key(const Target& target, unsigned version,
 std::optional<Response> Api::parse_min_positions(const Request& req, const Target& target,
                                                  std::vector<Position>& positions) const {
   const unsigned version = req.version();
-  std::string min_position;
-  if (auto it = target.query.find("min_position"); it != target.query.end()) {
-    min_position = it->second;
-  } else {
-    min_position = std::string(req["X-KV-Min-Position"]);
-  }
-  if (min_position.empty()) return std::nullopt;
-  auto parsed = parse_positions(min_position);
-  if (!parsed) {
-    return error(status::bad_request, "bad_min_position",
-                 "min_position must be partition:offset[,partition:offset...]", version);
-  }
-  const int32_t partitions = ctx_.status.partition_count();
-  for (const Position& p : *parsed) {
-    if (partitions > 0 && p.partition >= partitions) {
+  // The query parameter and the header may both be sent: the answer reflects
+  // the positions of both, and either one malformed is refused (an empty one
+  // asks for nothing).
+  const auto header = req["X-KV-Min-Position"];
+  const auto query = target.query.find("min_position");
+  for (const std::string_view text :
+       {std::string_view(header.data(), header.size()),
+        query == target.query.end() ? std::string_view() : std::string_view(query->second)}) {
+    if (text.empty()) continue;
+    auto parsed = parse_positions(text);
+    if (!parsed) {
       return error(status::bad_request, "bad_min_position",
-                   "partition " + std::to_string(p.partition) + " does not exist; the topic has " +
-                       std::to_string(partitions),
-                   version);
+                   "min_position must be partition:offset[,partition:offset...]", version);
+    }
+    const int32_t partitions = ctx_.status.partition_count();
+    for (const Position& p : *parsed) {
+      if (partitions > 0 && p.partition >= partitions) {
+        return error(status::bad_request, "bad_min_position",
+                     "partition " + std::to_string(p.partition) +
+                         " does not exist; the topic has " + std::to_string(partitions),
+                     version);
+      }
+      positions.push_back(p);
     }
   }
-  positions = std::move(*parsed);
   return std::nullopt;
 }
 

@@ -380,6 +380,26 @@ TEST_F(ApiTest, AMinimumPositionInAHeaderWorksLikeTheQuery) {
             status::gateway_timeout);
 }
 
+TEST_F(ApiTest, MinimumPositionsInTheQueryAndTheHeaderAreBothWaitedFor) {
+  status.set_applied(1, 3);
+  status.set_applied(2, 3);
+  reader.put("k", std::string("v"), {partition_for_key("k", kPartitions), 1});
+  EXPECT_EQ(
+      call(verb::get, "/v1/kv/k?min_position=1:2", {}, {{"X-KV-Min-Position", "2:2"}}).result(),
+      status::ok);
+  Response res = call(verb::get, "/v1/kv/k?min_position=1:2&timeout_ms=20", {},
+                      {{"X-KV-Min-Position", "2:3"}});
+  EXPECT_EQ(res.result(), status::gateway_timeout);
+  EXPECT_EQ(body_of(res)["min_position"], json({"2:3", "1:2"}));
+}
+
+TEST_F(ApiTest, AMalformedMinimumPositionHeaderIs400AlsoBesideTheQuery) {
+  EXPECT_EQ(reason(call(verb::get, "/v1/kv/k?min_position=1:2", {}, {{"X-KV-Min-Position", "r"}})),
+            "bad_min_position");
+  EXPECT_EQ(reason(call(verb::get, "/v1/kv?min_position=", {}, {{"X-KV-Min-Position", "1-5"}})),
+            "bad_min_position");
+}
+
 TEST_F(ApiTest, APositionNotAppliedWithinTheWaitIs504NotYetAppliedWithRetryAfter) {
   Response res = call(verb::get, "/v1/kv/k?min_position=1:100,2:0&timeout_ms=20");
   EXPECT_EQ(res.result(), status::gateway_timeout);
