@@ -112,6 +112,18 @@ Response value_response(unsigned version, const view::Row& row, const char* cach
   return res;
 }
 
+// 504 not_yet_applied: the positions a request waited for were not applied
+// within its wait. The request was valid and may succeed later (a 5xx, as a
+// gateway whose upstream, the apply pipeline, did not deliver in time), so
+// the answer says when to try again; docs/openapi.yaml says why not a 200.
+Response not_yet_applied(unsigned version, json body) {
+  Response res{status::gateway_timeout, version};
+  res.set(beast_http::field::content_type, "application/json");
+  res.set(beast_http::field::retry_after, "1");
+  res.body() = body.dump();
+  return res;
+}
+
 Response database_unavailable(unsigned version, bool breaker_open) {
   Response res =
       error(status::service_unavailable, "database_unavailable",
@@ -288,28 +300,31 @@ std::optional<Response> Api::parse_key(const Target& target, unsigned version,
 std::optional<Response> Api::parse_min_positions(const Request& req, const Target& target,
                                                  std::vector<Position>& positions) const {
   const unsigned version = req.version();
-  std::string min_position;
-  if (auto it = target.query.find("min_position"); it != target.query.end()) {
-    min_position = it->second;
-  } else {
-    min_position = std::string(req["X-KV-Min-Position"]);
-  }
-  if (min_position.empty()) return std::nullopt;
-  auto parsed = parse_positions(min_position);
-  if (!parsed) {
-    return error(status::bad_request, "bad_min_position",
-                 "min_position must be partition:offset[,partition:offset...]", version);
-  }
-  const int32_t partitions = ctx_.status.partition_count();
-  for (const Position& p : *parsed) {
-    if (partitions > 0 && p.partition >= partitions) {
+  // The query parameter and the header may both be sent: the answer reflects
+  // the positions of both, and either one malformed is refused (an empty one
+  // asks for nothing).
+  const auto header = req["X-KV-Min-Position"];
+  const auto query = target.query.find("min_position");
+  for (const std::string_view text :
+       {std::string_view(header.data(), header.size()),
+        query == target.query.end() ? std::string_view() : std::string_view(query->second)}) {
+    if (text.empty()) continue;
+    auto parsed = parse_positions(text);
+    if (!parsed) {
       return error(status::bad_request, "bad_min_position",
-                   "partition " + std::to_string(p.partition) + " does not exist; the topic has " +
-                       std::to_string(partitions),
-                   version);
+                   "min_position must be partition:offset[,partition:offset...]", version);
+    }
+    const int32_t partitions = ctx_.status.partition_count();
+    for (const Position& p : *parsed) {
+      if (partitions > 0 && p.partition >= partitions) {
+        return error(status::bad_request, "bad_min_position",
+                     "partition " + std::to_string(p.partition) +
+                         " does not exist; the topic has " + std::to_string(partitions),
+                     version);
+      }
+      positions.push_back(p);
     }
   }
-  positions = std::move(*parsed);
   return std::nullopt;
 }
 
@@ -388,16 +403,12 @@ void Api::read_when_applied(unsigned version, std::vector<Position> positions,
           return this->read(version, std::move(shared->first), std::move(shared->second));
         json pending = json::array();
         for (const Position& p : positions) pending.push_back(to_string(p));
-        Response res{status::gateway_timeout, version};
-        res.set(beast_http::field::content_type, "application/json");
-        res.body() = json{
-            {"error", "not_yet_applied"},
-            {"message",
-             "the requested positions were not applied within the "
-             "wait; retry, or wait longer with timeout_ms"},
-            {"min_position",
-             pending}}.dump();
-        shared->second(std::move(res));
+        shared->second(not_yet_applied(version, {{"error", "not_yet_applied"},
+                                                 {"message",
+                                                  "the requested positions were not applied "
+                                                  "within the wait; retry, or wait longer with "
+                                                  "timeout_ms"},
+                                                 {"min_position", std::move(pending)}}));
       });
 }
 
@@ -521,16 +532,13 @@ void Api::write(Request&& req, std::string key, bool wait_applied, std::chrono::
     if (!wait_applied) return (*shared)(answer(status::accepted, "accepted"));
     ctx_.waiter.wait({d.position}, deadline, [=](bool applied) {
       if (applied) return (*shared)(answer(put ? status::created : status::ok, "applied"));
-      Response res{status::gateway_timeout, version};
-      res.set(beast_http::field::content_type, "application/json");
+      Response res =
+          not_yet_applied(version, {{"error", "not_yet_applied"},
+                                    {"message", "the event was published at " + position +
+                                                    " but not applied within the wait; read with "
+                                                    "min_position to see it"},
+                                    {"position", position}});
       res.set("X-KV-Position", position);
-      res.body() = json{
-          {"error", "not_yet_applied"},
-          {"message", "the event was published at " + position +
-                          " but not applied within the wait; read with "
-                          "min_position to see it"},
-          {"position",
-           position}}.dump();
       (*shared)(std::move(res));
     });
   };

@@ -14,10 +14,11 @@
 //   GET|HEAD /readyz          Postgres reachable and group joined, else 503
 //   GET|HEAD /metrics         Prometheus text
 //
-// Read-your-writes: reads take `min_position=p:o[,p:o...]` (query) or
+// Read-your-writes: reads take `min_position=p:o[,p:o...]` (query) and/or
 // `X-KV-Min-Position` (header) and `timeout_ms`; they answer once those
-// positions are applied by whichever replica owns them, or 504
-// `not_yet_applied` when the wait ends first.
+// positions (of both, when both are sent) are applied by whichever replica
+// owns them, or 504 `not_yet_applied` with Retry-After when the wait ends
+// first.
 //
 // Every answer carries X-Request-ID (the client's, when it sent a sane one,
 // else a new one). Errors are JSON: {"error":"<stable code>","message":"..."}.

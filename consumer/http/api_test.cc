@@ -380,11 +380,32 @@ TEST_F(ApiTest, AMinimumPositionInAHeaderWorksLikeTheQuery) {
             status::gateway_timeout);
 }
 
-TEST_F(ApiTest, APositionNotAppliedWithinTheWaitIs504NotYetApplied) {
+TEST_F(ApiTest, MinimumPositionsInTheQueryAndTheHeaderAreBothWaitedFor) {
+  status.set_applied(1, 3);
+  status.set_applied(2, 3);
+  reader.put("k", std::string("v"), {partition_for_key("k", kPartitions), 1});
+  EXPECT_EQ(
+      call(verb::get, "/v1/kv/k?min_position=1:2", {}, {{"X-KV-Min-Position", "2:2"}}).result(),
+      status::ok);
+  Response res = call(verb::get, "/v1/kv/k?min_position=1:2&timeout_ms=20", {},
+                      {{"X-KV-Min-Position", "2:3"}});
+  EXPECT_EQ(res.result(), status::gateway_timeout);
+  EXPECT_EQ(body_of(res)["min_position"], json({"2:3", "1:2"}));
+}
+
+TEST_F(ApiTest, AMalformedMinimumPositionHeaderIs400AlsoBesideTheQuery) {
+  EXPECT_EQ(reason(call(verb::get, "/v1/kv/k?min_position=1:2", {}, {{"X-KV-Min-Position", "r"}})),
+            "bad_min_position");
+  EXPECT_EQ(reason(call(verb::get, "/v1/kv?min_position=", {}, {{"X-KV-Min-Position", "1-5"}})),
+            "bad_min_position");
+}
+
+TEST_F(ApiTest, APositionNotAppliedWithinTheWaitIs504NotYetAppliedWithRetryAfter) {
   Response res = call(verb::get, "/v1/kv/k?min_position=1:100,2:0&timeout_ms=20");
   EXPECT_EQ(res.result(), status::gateway_timeout);
   EXPECT_EQ(reason(res), "not_yet_applied");
   EXPECT_EQ(body_of(res)["min_position"], json({"1:100", "2:0"}));
+  EXPECT_EQ(header(res, beast_http::field::retry_after), "1");
 }
 
 TEST_F(ApiTest, BadMinimumPositionsAndTimeoutsAre400) {
@@ -489,13 +510,14 @@ TEST_F(ApiTest, WaitAppliedAnswers201ForAPutAnd200ForADeleteOnceApplied) {
   EXPECT_EQ(header(deleted, "X-KV-Position"), std::to_string(p) + ":1");
 }
 
-TEST_F(ApiTest, WaitAppliedThatTimesOutIs504WithThePosition) {
+TEST_F(ApiTest, WaitAppliedThatTimesOutIs504WithThePositionAndRetryAfter) {
   Response res = call(verb::put, "/v1/kv/k?wait=applied&timeout_ms=20", "v");
   EXPECT_EQ(res.result(), status::gateway_timeout);
   EXPECT_EQ(reason(res), "not_yet_applied");
   const std::string position = std::to_string(partition_for_key("k", kPartitions)) + ":0";
   EXPECT_EQ(body_of(res)["position"], position);
   EXPECT_EQ(header(res, "X-KV-Position"), position);
+  EXPECT_EQ(header(res, beast_http::field::retry_after), "1");
 }
 
 TEST_F(ApiTest, BadWritesAre4xxAndNothingIsPublished) {

@@ -1,10 +1,15 @@
 // docs/openapi.yaml describes exactly the routes the server answers: every
-// route and method of api_routes() is in it, and it names no other.
+// route and method of api_routes() is in it, and it names no other; and
+// every answer it describes carries X-Request-ID, as Api::Reply sets it. (That
+// the server's answers match the document, statuses, headers and bodies, is
+// scripts/conformance's part, against a live replica.)
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <set>
+#include <string>
+#include <utility>
 
 #include "http/api.h"
 
@@ -51,6 +56,35 @@ TEST(OpenApi, NamesNoRouteOrMethodTheServerDoesNotAnswer) {
       EXPECT_TRUE(std::any_of(route->methods.begin(), route->methods.end(),
                               [&](const std::string& m) { return lower(m) == name; }))
           << "docs/openapi.yaml has " << name << " " << path;
+    }
+  }
+}
+
+// The response object `node` stands for: itself, or the components entry
+// its $ref names ("#/components/responses/<name>"), and that name.
+std::pair<YAML::Node, std::string> resolve_response(const YAML::Node& doc, const YAML::Node& node) {
+  if (!node["$ref"]) return {node, ""};
+  const std::string ref = node["$ref"].as<std::string>();
+  const std::string prefix = "#/components/responses/";
+  EXPECT_EQ(ref.substr(0, prefix.size()), prefix) << ref;
+  const std::string name = ref.substr(prefix.size());
+  return {doc["components"]["responses"][name], name};
+}
+
+TEST(OpenApi, EveryAnswerOfARouteCarriesTheRequestId) {
+  const YAML::Node doc = load();
+  for (const auto& path : doc["paths"]) {
+    for (const auto& op : path.second) {
+      const std::string method = op.first.as<std::string>();
+      if (method == "parameters") continue;
+      for (const auto& response : op.second["responses"]) {
+        const auto [resolved, name] = resolve_response(doc, response.second);
+        // Answered before the request is read whole, by the server itself.
+        if (name == "BodyTooLarge") continue;
+        EXPECT_TRUE(resolved["headers"] && resolved["headers"]["X-Request-ID"])
+            << method << " " << path.first.as<std::string>() << " "
+            << response.first.as<std::string>() << " does not declare X-Request-ID";
+      }
     }
   }
 }
