@@ -22,7 +22,7 @@ int ms_left(Clock::time_point deadline) {
   return static_cast<int>(std::clamp<int64_t>(left, 1, 24 * 3600 * 1000));
 }
 
-// A consumer with no group: it is assigned partitions, commits nothing,
+// A consumer outside any group: it is assigned partitions, commits nothing,
 // creates no topic, and says nothing itself (what goes wrong is thrown).
 kafka::HandlePtr make_reader(const KafkaSettings& kafka) {
   kafka::ConfPtr conf(rd_kafka_conf_new());
@@ -33,6 +33,9 @@ kafka::HandlePtr make_reader(const KafkaSettings& kafka) {
   }
   // After the passed-through properties: these make the read bounded and
   // read-only.
+  // librdkafka assigns partitions only to a consumer with a group id; this
+  // one never joins the group (assign, not subscribe) nor commits to it.
+  kafka::set_conf(conf.get(), "group.id", "kvstream-dlq-reader");
   kafka::set_conf(conf.get(), "enable.auto.commit", "false");
   kafka::set_conf(conf.get(), "enable.auto.offset.store", "false");
   kafka::set_conf(conf.get(), "enable.partition.eof", "true");
