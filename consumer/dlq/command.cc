@@ -321,14 +321,13 @@ int run_dlq_replay(const DlqContext& context, const DlqOptions& options, DlqIo i
   ReplayPlan plan = plan_replay(std::move(reading.selected), reading.marks, topic, context.limits,
                                 options.drop_headers);
 
-  const char* send_word = options.dry_run ? "would send " : "send ";
   for (const Planned& item : plan.items) {
     const DeadLetter& d = item.letter;
     switch (item.verdict) {
       case Verdict::kSend:
         if (options.dry_run) {
-          io.out << send_word << to_string(d.origin) << " " << d.reason << " " << key_text(d) << " "
-                 << value_text(d) << " to " << topic << '\n';
+          io.out << "would send " << to_string(d.origin) << " " << d.reason << " " << key_text(d)
+                 << " " << value_text(d) << " to " << topic << '\n';
         }
         break;
       case Verdict::kDuplicate:
@@ -356,12 +355,15 @@ int run_dlq_replay(const DlqContext& context, const DlqOptions& options, DlqIo i
     ps.client_id = "kvstream-dlq-replay";
     ps.delivery_timeout = std::chrono::milliseconds(options.timeout_ms);
     ps.close_timeout = std::chrono::milliseconds(options.timeout_ms);
+    // What the delivery callbacks write: declared before the producer, so
+    // that they outlive every callback (the producer's destructor waits for
+    // the last).
+    std::mutex mu;
+    std::map<size_t, producer::Delivery> deliveries;  // by index in plan.items; guarded by mu
+    std::atomic<uint64_t> done{0};
+    std::atomic<size_t> marks_failed{0};
     try {
       producer::Producer producer(ps);
-      // Where each record landed, by its index in plan.items.
-      std::mutex mu;
-      std::map<size_t, producer::Delivery> deliveries;
-      std::atomic<uint64_t> done{0};
       producer::ProgressReporter progress(io.err, true, io.err_is_terminal, [&] {
         producer::ProgressState s;
         s.events = done.load();
@@ -395,7 +397,6 @@ int run_dlq_replay(const DlqContext& context, const DlqOptions& options, DlqIo i
         std::lock_guard<std::mutex> lock(mu);
         marked = deliveries;
       }
-      std::atomic<size_t> marks_failed{0};
       for (const auto& [i, d] : marked) {
         const DeadLetter& letter = plan.items[i].letter;
         if (!d.ok()) {
