@@ -1,7 +1,9 @@
 #include "cli.h"
 
 #include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <ctime>
 #include <iostream>
@@ -9,6 +11,7 @@
 #include "check_command.h"
 #include "common/config.h"
 #include "common/logging.h"
+#include "dlq/command.h"
 #include "schema/migrations.h"
 #include "service.h"
 
@@ -65,9 +68,10 @@ int run_consumer_cli(int argc, char** argv) {
                  "Static group membership id (a restart within the session timeout keeps the "
                  "partitions)")
       ->envname("KVSTREAM_GROUP_INSTANCE_ID");
-  app.add_option("--pg-url", s.pg.url, "PostgreSQL connection URI (libpq)")
-      ->envname("KVSTREAM_PG_URL")
-      ->required();
+  // Required, but by `dlq` (checked after parsing: CLI11 would require it
+  // of every subcommand).
+  app.add_option("--pg-url", s.pg.url, "PostgreSQL connection URI (libpq); required (not by dlq)")
+      ->envname("KVSTREAM_PG_URL");
   std::string http_addr = "0.0.0.0:8080";
   app.add_option("--http-addr", http_addr, "HTTP API listen address, host:port")
       ->envname("KVSTREAM_HTTP_ADDR")
@@ -293,6 +297,8 @@ int run_consumer_cli(int argc, char** argv) {
       "replica runs the same checks at start (docs/operations.md, \"Checking a deployment\").");
   // The replica's options after the subcommand too (kvstream-consumer check --topic t).
   check->fallthrough();
+  dlq::DlqCommands dlq;
+  dlq::add_dlq_commands(app, dlq);
 
   try {
     read_env_files(app);
@@ -305,6 +311,11 @@ int run_consumer_cli(int argc, char** argv) {
     return kExitConfig;
   } catch (const std::exception& e) {
     std::cerr << "kvstream-consumer: " << e.what() << std::endl;
+    return kExitConfig;
+  }
+  if (s.pg.url.empty() && !dlq.dlq->parsed()) {
+    std::cerr << "kvstream-consumer: --pg-url is required (KVSTREAM_PG_URL; see --help)"
+              << std::endl;
     return kExitConfig;
   }
   if (!split_host_port(http_addr, s.http.address, s.http.port)) {
@@ -350,7 +361,10 @@ int run_consumer_cli(int argc, char** argv) {
     std::cout << describe_config(app, s.source.kafka);
     return kExitOk;
   }
-  setup_logging(log);
+  // The dlq commands print their findings on stdout; their log lines (the
+  // producer's, say) go to stderr.
+  setup_logging(log, dlq.dlq->parsed() ? std::make_shared<spdlog::sinks::stderr_sink_mt>()
+                                       : spdlog::sink_ptr{});
   for (const std::string& name : unknown_env(app)) {
     spdlog::warn("{} is set but is not a kvstream setting (misspelt?); it is ignored", name);
   }
@@ -378,6 +392,14 @@ int run_consumer_cli(int argc, char** argv) {
   if (check->parsed()) {
     pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);  // one-shot, changes nothing
     return run_check_command(s);
+  }
+
+  if (dlq.dlq->parsed()) {
+    pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);  // one-shot
+    const dlq::DlqContext context{s.source.kafka, s.dlq_topic, s.limits};
+    const dlq::DlqIo io{std::cout, std::cerr, isatty(STDERR_FILENO) == 1};
+    return dlq.list->parsed() ? dlq::run_dlq_list(context, dlq.options, io)
+                              : dlq::run_dlq_replay(context, dlq.options, io);
   }
 
   ConsumerService service(s);

@@ -10,6 +10,15 @@
 //   kv-dlq-timestamp   the original timestamp, epoch milliseconds, decimal
 //   kv-dlq-value-omitted  only when the record was too large for the
 //                      dead-letter topic: the value's size; the value is null
+//
+// `kvstream-consumer dlq replay` (consumer/dlq) publishes a dead letter's
+// original record again with kv-dlq-replayed-from (its origin,
+// "topic/partition:offset"), and then writes a replay mark to the
+// dead-letter topic: a record with a null value and the headers
+// kv-dlq-topic, kv-dlq-partition, kv-dlq-offset (the origin) and
+// kv-dlq-replayed-to (where the replayed record landed, "partition:offset"),
+// without kv-dlq-reason. The marks are how a second replay knows what the
+// first one sent.
 #pragma once
 
 #include "schema/codec.h"
@@ -26,6 +35,12 @@ inline constexpr std::string_view kDlqTimestampHeader = "kv-dlq-timestamp";
 // Set (to the original value's size in bytes) when the record was too large
 // for the dead-letter topic and was sent without its value.
 inline constexpr std::string_view kDlqValueOmittedHeader = "kv-dlq-value-omitted";
+// On a replayed record: the origin of the dead letter it replays.
+inline constexpr std::string_view kDlqReplayedFromHeader = "kv-dlq-replayed-from";
+// On a replay mark in the dead-letter topic: where the replayed record is.
+inline constexpr std::string_view kDlqReplayedToHeader = "kv-dlq-replayed-to";
+// Every header kvstream adds starts with this; the rest are the original's.
+inline constexpr std::string_view kDlqHeaderPrefix = "kv-dlq-";
 
 Record make_dlq_record(const Record& original, const ValidationError& why);
 

@@ -38,6 +38,7 @@ TEST(ConsumerSettings, AMissingOrMalformedSettingStopsTheStartWithOneClearLine) 
       {"KVSTREAM_PG_URL", "postgresql://postgres@127.0.0.1:1/none"}};
   const BadSetting cases[] = {
       {"no brokers", {{"KVSTREAM_BROKERS", ""}}, "--brokers"},
+      {"no database", {{"KVSTREAM_PG_URL", ""}}, "--pg-url is required"},
       {"a topic name Kafka refuses", {{"KVSTREAM_TOPIC", "kv events"}}, "not ' '"},
       {"a dead-letter topic name Kafka refuses",
        {{"KVSTREAM_DLQ_TOPIC", "kv/dlq"}},
