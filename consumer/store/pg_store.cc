@@ -1,5 +1,7 @@
 #include "store/pg_store.h"
 
+#include <algorithm>
+
 #include "store/pg_binary_array.h"
 #include "store/pg_errors.h"
 
@@ -75,10 +77,26 @@ pqxx::binarystring param(std::string_view bytes) {
 
 }  // namespace
 
+std::string with_connect_timeout(const std::string& url, std::chrono::milliseconds timeout) {
+  if (url.find("connect_timeout=") != std::string::npos) return url;
+  // libpq counts whole seconds, and at least 2.
+  const auto seconds = std::max<int64_t>(2, (timeout.count() + 999) / 1000);
+  const std::string param = "connect_timeout=" + std::to_string(seconds);
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
+    return url + (url.find('?') == std::string::npos ? "?" : "&") + param;
+  }
+  return url.empty() ? param : url + " " + param;
+}
+
 std::unique_ptr<pqxx::connection> connect(const PgSettings& settings,
                                           const std::string& application_name) {
   try {
-    auto c = std::make_unique<pqxx::connection>(settings.url);
+    // Opening a connection is bounded as a statement is: a server that
+    // accepts the connection and then answers nothing fails it.
+    auto c = std::make_unique<pqxx::connection>(
+        with_connect_timeout(settings.url, settings.statement_timeout));
+    SocketDeadline deadline(
+        c->sock(), SocketDeadline::Clock::now() + settings.statement_timeout + kDeadlineGrace);
     pqxx::nontransaction tx(*c);
     tx.exec("SET statement_timeout = " + std::to_string(settings.statement_timeout.count()));
     // A replica frozen inside a transaction (a paused VM, a half-open
@@ -87,6 +105,7 @@ std::unique_ptr<pqxx::connection> connect(const PgSettings& settings,
     tx.exec("SET idle_in_transaction_session_timeout = " +
             std::to_string(settings.statement_timeout.count()));
     tx.exec("SET application_name = " + tx.quote(application_name));
+    if (deadline.fired()) throw pqxx::broken_connection("no answer within the deadline");
     return c;
   } catch (...) {
     rethrow_as_error("connecting to Postgres");
@@ -94,6 +113,23 @@ std::unique_ptr<pqxx::connection> connect(const PgSettings& settings,
 }
 
 PgStore::PgStore(PgSettings settings) : settings_(std::move(settings)) {}
+
+void PgStore::arm(std::optional<SocketDeadline>& deadline) {
+  deadline.emplace(conn_ ? conn_->sock() : -1,
+                   SocketDeadline::Clock::now() + settings_.statement_timeout + kDeadlineGrace);
+}
+
+void PgStore::after_failure(std::optional<SocketDeadline>& deadline, const std::string& context) {
+  const bool fired = deadline && deadline->fired();
+  deadline.reset();  // disarmed before the socket may close
+  if (fired || (conn_ && !conn_->is_open())) conn_.reset();
+  if (fired) {
+    throw Error(ErrorKind::kTransient,
+                context + ": no answer from Postgres within " +
+                    std::to_string((settings_.statement_timeout + kDeadlineGrace).count()) +
+                    " ms (the statement timeout and a grace): the connection is dropped");
+  }
+}
 
 pqxx::connection& PgStore::conn() {
   if (conn_ && !conn_->is_open()) conn_.reset();
@@ -109,15 +145,18 @@ pqxx::connection& PgStore::conn() {
 std::map<int32_t, int64_t> PgStore::load_next_offsets(const std::string& topic,
                                                       const std::vector<int32_t>& partitions) {
   std::map<int32_t, int64_t> out;
+  std::optional<SocketDeadline> deadline;
   try {
     PgBinaryArray ids(PgBinaryArray::kInt4);
     for (int32_t p : partitions) ids.add_int4(p);
-    pqxx::nontransaction tx(conn());
+    pqxx::connection& c = conn();
+    arm(deadline);
+    pqxx::nontransaction tx(c);
     for (const auto& row : tx.exec_prepared("load_offsets", topic, param(ids.finish()))) {
       out[row[0].as<int32_t>()] = row[1].as<int64_t>();
     }
   } catch (...) {
-    if (conn_ && !conn_->is_open()) conn_.reset();
+    after_failure(deadline, "loading applied offsets");
     rethrow_as_error("loading applied offsets");
   }
   return out;
@@ -145,9 +184,12 @@ void BatchColumns::fill(const std::vector<schema::Event>& events) {
 }
 
 ApplyOutcome PgStore::apply(const PartitionBatch& batch) {
+  std::optional<SocketDeadline> deadline;
   try {
     columns_.fill(batch.events);
-    pqxx::nontransaction tx(conn());
+    pqxx::connection& c = conn();
+    arm(deadline);
+    pqxx::nontransaction tx(c);
     const pqxx::result r =
         batch.expected_next_offset == kNoOffset
             ? tx.exec_prepared("apply_first", batch.topic, batch.partition, batch.new_next_offset,
@@ -161,15 +203,19 @@ ApplyOutcome PgStore::apply(const PartitionBatch& batch) {
                                param(columns_.offsets.finish()));
     return r[0][0].as<int64_t>() == 1 ? ApplyOutcome::kApplied : ApplyOutcome::kFenced;
   } catch (...) {
-    if (conn_ && !conn_->is_open()) conn_.reset();
-    rethrow_as_error("applying partition " + std::to_string(batch.partition));
+    const std::string context = "applying partition " + std::to_string(batch.partition);
+    after_failure(deadline, context);
+    rethrow_as_error(context);
   }
 }
 
 SweepStep PgStore::collect_tombstones(std::chrono::seconds retention, size_t page,
                                       std::string& cursor) {
+  std::optional<SocketDeadline> deadline;
   try {
-    pqxx::work tx(conn());
+    pqxx::connection& c = conn();
+    arm(deadline);
+    pqxx::work tx(c);
     // Key: "kvstomb" in ASCII; one collector at a time across replicas.
     if (!tx.exec("SELECT pg_try_advisory_xact_lock(30248060754816354)")[0][0].as<bool>()) {
       return {};
@@ -189,16 +235,19 @@ SweepStep PgStore::collect_tombstones(std::chrono::seconds retention, size_t pag
     }
     return step;
   } catch (...) {
-    if (conn_ && !conn_->is_open()) conn_.reset();
+    after_failure(deadline, "collecting tombstones");
     rethrow_as_error("collecting tombstones");
   }
 }
 
 void PgStore::ping() {
+  std::optional<SocketDeadline> deadline;
   try {
-    pqxx::nontransaction(conn()).exec("SELECT 1");
+    pqxx::connection& c = conn();
+    arm(deadline);
+    pqxx::nontransaction(c).exec("SELECT 1");
   } catch (...) {
-    if (conn_ && !conn_->is_open()) conn_.reset();
+    after_failure(deadline, "checking Postgres");
     rethrow_as_error("checking Postgres");
   }
 }

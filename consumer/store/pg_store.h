@@ -13,21 +13,35 @@
 // their bytes, not hex text, and the buffers are reused batch after batch.
 //
 // Not thread-safe: one PgStore per applying thread. The connection is opened
-// lazily and reopened after it breaks.
+// lazily and reopened after it breaks. Every statement has a client-side
+// deadline too (its statement timeout and kDeadlineGrace,
+// socket_deadline.h): a half-open link fails it instead of stalling it.
 #pragma once
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
 #include "schema/event.h"
 #include "store/pg_binary_array.h"
+#include "store/socket_deadline.h"
 #include "store/store.h"
 #include "store/tombstone_collector.h"
 
 namespace kvstream::store {
+
+// How long past its statement timeout a statement may go unanswered
+// before the client drops the connection (Postgres's own timeout, which
+// answers, comes first when the statement reached it).
+inline constexpr std::chrono::milliseconds kDeadlineGrace{5000};
+
+// The libpq connection string `url` with connect_timeout set (to `timeout`,
+// in whole seconds, at least 2) unless it sets one: opening a connection to
+// a server that accepts it and answers nothing is bounded.
+std::string with_connect_timeout(const std::string& url, std::chrono::milliseconds timeout);
 
 struct PgSettings {
   std::string url;  // libpq connection URI
@@ -71,6 +85,11 @@ class PgStore : public Store {
 
  private:
   pqxx::connection& conn();
+  // Arms the client-side deadline of a statement on the connection.
+  void arm(std::optional<SocketDeadline>& deadline);
+  // After a failure: disarms, drops the connection if it broke (or the
+  // deadline cut it), and throws the deadline's own error if it fired.
+  void after_failure(std::optional<SocketDeadline>& deadline, const std::string& context);
 
   PgSettings settings_;
   std::unique_ptr<pqxx::connection> conn_;

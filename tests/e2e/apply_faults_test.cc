@@ -405,10 +405,17 @@ TEST_F(ApplyFaultTest, NetworkFaultsBetweenTheReplicaAndPostgresLoseNothing) {
   hold("connections cut and refused", 4s);
   proxy.set_enabled("pg", true);
   hold("healthy", 3s);
-  // Data stops both ways and nothing is closed.
+  // Data stops both ways and nothing is closed: Postgres cannot time the
+  // statement out (it never arrives), so the replica must notice by itself,
+  // within its statement timeout and a grace.
+  const double retries_before = metric_value(r.port(), "kvstream_apply_retries_total");
   proxy.add_toxic("pg", "half-open-up", "timeout", "upstream", {{"timeout", 0}});
   proxy.add_toxic("pg", "half-open-down", "timeout", "downstream", {{"timeout", 0}});
   hold("a half-open link", 15s);
+  EXPECT_GT(metric_value(r.port(), "kvstream_apply_retries_total"), retries_before)
+      << "no batch failed during 15 s of a half-open link (statement timeout 3 s): the replica "
+         "waited on it silently\n"
+      << r.log_tail();
   proxy.remove_toxic("pg", "half-open-up");
   proxy.remove_toxic("pg", "half-open-down");
 
