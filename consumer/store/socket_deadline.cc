@@ -45,7 +45,7 @@ class Watchdog {
 
  private:
   struct Entry {
-    int fd;
+    int fd = -1;
     SocketDeadline::Clock::time_point deadline;
   };
 
