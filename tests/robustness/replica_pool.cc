@@ -80,7 +80,7 @@ std::string ReplicaPool::dump_stacks(const Replica& r) {
   testing::RunResult bt;
   try {
     bt = testing::run_command(
-        {"gdb", "-p", std::to_string(r.pid()), "-batch", "-ex", "thread apply all bt"}, {},
+        {"/usr/bin/gdb", "-p", std::to_string(r.pid()), "-batch", "-ex", "thread apply all bt"}, {},
         std::chrono::seconds(60));
   } catch (const std::exception& e) {
     return std::string("no stacks: ") + e.what();
