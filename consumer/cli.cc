@@ -68,7 +68,7 @@ int run_consumer_cli(int argc, char** argv) {
                  "Static group membership id (a restart within the session timeout keeps the "
                  "partitions)")
       ->envname("KVSTREAM_GROUP_INSTANCE_ID");
-  // Required, but by `dlq` (checked after parsing: CLI11 would require it
+  // Required except by `dlq` (checked after parsing: CLI11 would require it
   // of every subcommand).
   app.add_option("--pg-url", s.pg.url, "PostgreSQL connection URI (libpq); required (not by dlq)")
       ->envname("KVSTREAM_PG_URL");
