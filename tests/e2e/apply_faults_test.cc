@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <optional>
@@ -62,6 +63,20 @@ class ApplyFaultTest : public ApplyFixture {
     EXPECT_TRUE(publisher_->flush(60s)) << "the broker did not acknowledge the load";
     EXPECT_EQ(publisher_->failures(), 0u) << publisher_->first_failure();
     return ends();
+  }
+
+  // How every fault test ends: the replicas apply everything up to `end`
+  // (within `timeout`; `logs` for the failure message), the table equals the
+  // oracle, no position ever moved back, and the group's committed offsets
+  // reach `end`. Call it inside ASSERT_NO_FATAL_FAILURE.
+  void expect_applied_exactly(const Offsets& end, std::chrono::milliseconds timeout,
+                              const std::function<std::string()>& logs) {
+    ASSERT_TRUE(wait_applied(end, timeout))
+        << "kv_offsets " << show(applied()) << ", end offsets " << show(end) << "\n"
+        << logs();
+    expect_table_matches_oracle();
+    expect_no_backward_moves();
+    EXPECT_TRUE(eventually([&] { return committed() == end; }, 30s)) << show(committed());
   }
 
   // A group with `members` members, Stable, every partition assigned.
@@ -143,12 +158,7 @@ TEST_F(ApplyFaultTest, KillNineAtRandomMomentsLosesNothingAndResurrectsNothing) 
 
   const Offsets end = finish_load(load);
   Replica& last = start_replica("final", env);
-  ASSERT_TRUE(wait_applied(end, 180s))
-      << "kv_offsets " << show(applied()) << ", end offsets " << show(end) << "\n"
-      << last.log_tail();
-  expect_table_matches_oracle();
-  expect_no_backward_moves();
-  EXPECT_TRUE(eventually([&] { return committed() == end; }, 30s)) << show(committed());
+  ASSERT_NO_FATAL_FAILURE(expect_applied_exactly(end, 180s, [&] { return last.log_tail(); }));
   EXPECT_EQ(last.terminate(30s), 0) << last.log_tail();
 }
 
@@ -228,12 +238,7 @@ TEST_F(ApplyFaultTest, DatabaseOutageKeepsTheAssignmentAndResumes) {
 
   ASSERT_TRUE(load.wait(60s));
   const Offsets end = finish_load(load);
-  ASSERT_TRUE(wait_applied(end, 120s))
-      << "kv_offsets " << show(applied()) << ", end offsets " << show(end) << "\n"
-      << r.log_tail();
-  expect_table_matches_oracle();
-  expect_no_backward_moves();
-  EXPECT_TRUE(eventually([&] { return committed() == end; }, 30s)) << show(committed());
+  ASSERT_NO_FATAL_FAILURE(expect_applied_exactly(end, 120s, [&] { return r.log_tail(); }));
   auto after = try_describe(brokers_, group_, topic_);
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(after->summary(), before.summary()) << "the membership changed across the outage";
@@ -343,12 +348,7 @@ TEST_F(ApplyFaultTest, DiskFullOnPostgresPausesTheApplyAndLosesNothing) {
   disk.free_space();
   ASSERT_TRUE(load.wait(120s));
   const Offsets end = finish_load(load);
-  ASSERT_TRUE(wait_applied(end, 120s))
-      << "kv_offsets " << show(applied()) << ", end offsets " << show(end) << "\n"
-      << r.log_tail();
-  expect_table_matches_oracle();
-  expect_no_backward_moves();
-  EXPECT_TRUE(eventually([&] { return committed() == end; }, 30s)) << show(committed());
+  ASSERT_NO_FATAL_FAILURE(expect_applied_exactly(end, 120s, [&] { return r.log_tail(); }));
   EXPECT_EQ(r.terminate(30s), 0) << r.log_tail();
 }
 
@@ -421,12 +421,7 @@ TEST_F(ApplyFaultTest, NetworkFaultsBetweenTheReplicaAndPostgresLoseNothing) {
 
   load.stop();
   const Offsets end = finish_load(load);
-  ASSERT_TRUE(wait_applied(end, 120s))
-      << "kv_offsets " << show(applied()) << ", end offsets " << show(end) << "\n"
-      << r.log_tail();
-  expect_table_matches_oracle();
-  expect_no_backward_moves();
-  EXPECT_TRUE(eventually([&] { return committed() == end; }, 30s)) << show(committed());
+  ASSERT_NO_FATAL_FAILURE(expect_applied_exactly(end, 120s, [&] { return r.log_tail(); }));
   EXPECT_EQ(r.terminate(30s), 0) << r.log_tail();
 }
 
@@ -546,12 +541,7 @@ TEST_F(ApplyFaultTest, FrozenReplicaThatLostItsPartitionsCannotWrite) {
   std::cout << "batches fenced: " << fenced_a + fenced_b << std::endl;
 
   const Offsets end = finish_load(load);
-  ASSERT_TRUE(wait_applied(end, 120s))
-      << "kv_offsets " << show(applied()) << ", end offsets " << show(end) << "\n"
-      << replica_logs();
-  expect_table_matches_oracle();
-  expect_no_backward_moves();
-  EXPECT_TRUE(eventually([&] { return committed() == end; }, 30s)) << show(committed());
+  ASSERT_NO_FATAL_FAILURE(expect_applied_exactly(end, 120s, [&] { return replica_logs(); }));
   EXPECT_EQ(a.terminate(30s), 0) << a.log_tail();
   EXPECT_EQ(b.terminate(30s), 0) << b.log_tail();
 }
@@ -636,12 +626,7 @@ TEST_F(ApplyFaultTest, ReplicaFrozenWhileApplyingABatchDoesNotStallTheNewOwner) 
   a.signal(SIGCONT);
   ASSERT_TRUE(a.running()) << a.log_tail();
   const Offsets end = finish_load(load);
-  ASSERT_TRUE(wait_applied(end, 120s))
-      << "kv_offsets " << show(applied()) << ", end offsets " << show(end) << "\n"
-      << replica_logs();
-  expect_table_matches_oracle();
-  expect_no_backward_moves();
-  EXPECT_TRUE(eventually([&] { return committed() == end; }, 30s)) << show(committed());
+  ASSERT_NO_FATAL_FAILURE(expect_applied_exactly(end, 120s, [&] { return replica_logs(); }));
   EXPECT_EQ(a.terminate(30s), 0) << a.log_tail();
   EXPECT_EQ(b.terminate(30s), 0) << b.log_tail();
 }
