@@ -60,8 +60,10 @@ class Watchdog {
       for (auto it = armed_.begin(); it != armed_.end(); ++it) {
         if (it->second.deadline < first->second.deadline) first = it;
       }
-      if (SocketDeadline::Clock::now() < first->second.deadline) {
-        cv_.wait_until(lock, first->second.deadline);
+      // A copy: the entry may be disarmed (erased) while this thread waits.
+      const auto deadline = first->second.deadline;
+      if (SocketDeadline::Clock::now() < deadline) {
+        cv_.wait_until(lock, deadline);
         continue;
       }
       // Under the lock: the owner cannot have closed the socket, since it

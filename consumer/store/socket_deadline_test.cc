@@ -43,6 +43,23 @@ TEST(SocketDeadline, ADisarmedDeadlineLeavesTheSocketAlone) {
   EXPECT_EQ(byte, 'x');
 }
 
+TEST(SocketDeadline, DisarmingTheDeadlineTheWatchdogWaitsOnLeavesTheOthersOnTime) {
+  SocketPair first;
+  SocketPair second;
+  const auto start = SocketDeadline::Clock::now();
+  {
+    SocketDeadline earliest(first.fds[0], start + 10s);
+    std::this_thread::sleep_for(50ms);  // the watchdog now waits on it
+  }
+  // Wakes the watchdog, whose earliest entry is gone (use after free under
+  // ASan if it kept a reference to it).
+  SocketDeadline later(second.fds[0], SocketDeadline::Clock::now() + 100ms);
+  char byte;
+  EXPECT_EQ(::recv(second.fds[0], &byte, 1, 0), 0);
+  EXPECT_TRUE(later.fired());
+  EXPECT_LT(SocketDeadline::Clock::now() - start, 5s);
+}
+
 TEST(SocketDeadline, AnAnsweredCallDoesNotFire) {
   SocketPair link;
   SocketDeadline deadline(link.fds[0], SocketDeadline::Clock::now() + 10s);
