@@ -56,6 +56,10 @@ class HttpApiTest : public ::testing::Test {
       std::this_thread::sleep_for(200ms);
     }
     ASSERT_EQ(owned(*a_) + owned(*b_), kPartitions) << a_->log_tail() << b_->log_tail();
+    // A replica is ready once joined, before its first assignment; with the
+    // assignment it waits to have caught up (its lag measured) again.
+    ASSERT_TRUE(a_->wait_ready(60s)) << a_->log_tail();
+    ASSERT_TRUE(b_->wait_ready(60s)) << b_->log_tail();
   }
 
   static void TearDownTestSuite() {
