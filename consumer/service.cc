@@ -2,14 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <condition_variable>
-#include <mutex>
-
 #include "check/at_start.h"
 #include "check_command.h"
 #include "common/logging.h"
 #include "schema/dlq.h"
 #include "schema/migrations.h"
+#include "stop_watchdog.h"
 
 namespace kvstream {
 
@@ -184,49 +182,17 @@ void ConsumerService::start() {
   tombstones_->start();
 }
 
-namespace {
-
-// While a stop lasts, says every 10 s what it waits for: a replica that
-// does not stop names the step in its log.
-class StopWatchdog {
- public:
-  explicit StopWatchdog(const std::atomic<const char*>& step)
-      : step_(step), thread_([this] { run(); }) {}
-  StopWatchdog(const StopWatchdog&) = delete;
-  StopWatchdog& operator=(const StopWatchdog&) = delete;
-  ~StopWatchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  void run() {
-    const auto start = Clock::now();
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::seconds(10), [this] { return done_; })) {
-      spdlog::warn("still stopping after {} s: waiting for {}",
-                   std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count(),
-                   step_.load());
-    }
-  }
-
-  const std::atomic<const char*>& step_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
-
-}  // namespace
+std::chrono::milliseconds stop_limit(const ConsumerSettings& settings) {
+  return settings.shutdown_grace + settings.source.session_timeout + std::chrono::seconds(5);
+}
 
 void ConsumerService::stop() {
   if (!started_) return;
   started_ = false;
-  StopWatchdog watchdog(stop_step_);
+  // Past what the steps below may take (applying what is pending, then
+  // leaving the group, which waits at most the session timeout for the
+  // broker), the process ends itself (stop_watchdog.h).
+  StopWatchdog watchdog(stop_step_, stop_limit(settings_));
   stopping_.store(true);
   // The collector first: it stops after its current step, while the poll
   // thread applies what is pending.

@@ -83,6 +83,11 @@ struct ConsumerSettings {
   bool cache_insert_on_apply = false;
 };
 
+// The most a stop may take before the replica ends itself (exit code
+// kExitStopOverran, stop_watchdog.h): the shutdown grace to apply what is
+// pending, the session timeout to leave the group, and 5 s for the rest.
+std::chrono::milliseconds stop_limit(const ConsumerSettings& settings);
+
 class ConsumerService : public source::KafkaSource::Listener {
  public:
   explicit ConsumerService(ConsumerSettings settings);
