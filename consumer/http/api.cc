@@ -3,11 +3,13 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <utility>
 
 #include "common/error.h"
 #include "common/logging.h"
@@ -182,7 +184,10 @@ void Api::Reply::operator()(Response res) {
     spdlog::debug("HTTP {} {} -> {} in {:.1f} ms (client {})", method_, path_, code, seconds * 1000,
                   peer_);
   }
-  respond_(std::move(res));
+  // Released once used: an answer given early (a write) must not keep the
+  // connection's state alive as long as its other callbacks live.
+  Responder respond = std::exchange(respond_, Responder());
+  respond(std::move(res));
 }
 
 void Api::handle(Request&& req, const std::string& peer, Responder respond) {
@@ -510,18 +515,50 @@ void Api::write(Request&& req, std::string key, bool wait_applied, std::chrono::
   if (!reply.fields().trace_id.empty()) options.traceparent = std::string(req["traceparent"]);
   std::string value = put ? std::move(req.body()) : std::string();
   const auto deadline = Clock::now() + wait;
-  // The delivery callback is copyable: the reply is shared with it.
-  auto shared = std::make_shared<Reply>(std::move(reply));
-  LogFields fields = shared->fields();
+  // The answer is given once, by what comes first: Kafka's acknowledgement
+  // (then, with wait=applied, the apply or the wait's end), a refusal, or
+  // the wait's end while Kafka has not acknowledged the event (a broker
+  // down or slow: librdkafka keeps trying for its message timeout, longer
+  // than any wait). The callbacks are copyable: the reply is shared.
+  struct OnceReply {
+    explicit OnceReply(Reply r) : reply(std::move(r)) {}
+    bool claim() { return !claimed.exchange(true); }  // true for the first caller
+    Reply reply;
+    std::atomic<bool> claimed{false};
+  };
+  auto shared = std::make_shared<OnceReply>(std::move(reply));
+  LogFields fields = shared->reply.fields();
+  ctx_.waiter.at(deadline, [version, put, shared](bool) {
+    if (!shared->claim()) return;
+    LogScope scope(shared->reply.fields());
+    Response res = error(status::gateway_timeout, "not_yet_acknowledged",
+                         std::string("Kafka did not acknowledge the ") + (put ? "PUT" : "DELETE") +
+                             " within the wait; it may still be published: read the key to "
+                             "see, or send it again",
+                         version);
+    res.set(beast_http::field::retry_after, "1");
+    shared->reply(std::move(res));
+  });
   producer::DeliveryCallback delivered = [this, version, put, wait_applied, deadline,
                                           shared](const producer::Delivery& d) {
-    LogScope scope(shared->fields());
+    LogScope scope(shared->reply.fields());
+    if (!shared->claim()) {
+      // Its request was answered 504 at the end of its wait.
+      if (d.ok()) {
+        spdlog::info("a {} answered as not yet acknowledged was published at {}",
+                     put ? "PUT" : "DELETE", to_string(d.position));
+      } else {
+        spdlog::warn("a {} answered as not yet acknowledged was not published: {}",
+                     put ? "PUT" : "DELETE", *d.error);
+      }
+      return;
+    }
     if (!d.ok()) {
       spdlog::warn("publishing a {} failed: {}", put ? "PUT" : "DELETE", *d.error);
       Response res = error(status::service_unavailable, "publish_failed",
                            "Kafka did not take the event: " + *d.error, version);
       res.set(beast_http::field::retry_after, "1");
-      return (*shared)(std::move(res));
+      return shared->reply(std::move(res));
     }
     const std::string position = to_string(d.position);
     auto answer = [version, position](status code, const char* state) {
@@ -529,9 +566,9 @@ void Api::write(Request&& req, std::string key, bool wait_applied, std::chrono::
       res.set("X-KV-Position", position);
       return res;
     };
-    if (!wait_applied) return (*shared)(answer(status::accepted, "accepted"));
+    if (!wait_applied) return shared->reply(answer(status::accepted, "accepted"));
     ctx_.waiter.wait({d.position}, deadline, [=](bool applied) {
-      if (applied) return (*shared)(answer(put ? status::created : status::ok, "applied"));
+      if (applied) return shared->reply(answer(put ? status::created : status::ok, "applied"));
       Response res =
           not_yet_applied(version, {{"error", "not_yet_applied"},
                                     {"message", "the event was published at " + position +
@@ -539,7 +576,7 @@ void Api::write(Request&& req, std::string key, bool wait_applied, std::chrono::
                                                     "min_position to see it"},
                                     {"position", position}});
       res.set("X-KV-Position", position);
-      (*shared)(std::move(res));
+      shared->reply(std::move(res));
     });
   };
   // Hands the event to librdkafka; false when its queue is full and
@@ -556,13 +593,13 @@ void Api::write(Request&& req, std::string key, bool wait_applied, std::chrono::
       Response res = error(status::service_unavailable, "publish_failed",
                            std::string("the event could not be queued: ") + e.what(), version);
       res.set(beast_http::field::retry_after, "1");
-      (*shared)(std::move(res));
+      if (shared->claim()) shared->reply(std::move(res));
       return true;
     }
-    if (invalid) {
+    if (invalid && shared->claim()) {
       const bool too_large = invalid->reason == schema::Reason::kValueTooLarge;
-      (*shared)(error(too_large ? status::payload_too_large : status::bad_request,
-                      schema::reason_code(invalid->reason), invalid->message, version));
+      shared->reply(error(too_large ? status::payload_too_large : status::bad_request,
+                          schema::reason_code(invalid->reason), invalid->message, version));
     }
     return true;
   };

@@ -572,6 +572,23 @@ TEST_F(ApiTest, TheAnswerWaitsForTheDeliveryReport) {
   EXPECT_EQ(wait(std::move(answer)).result(), status::accepted);
 }
 
+TEST_F(ApiTest, AWriteKafkaDoesNotAcknowledgeWithinTheWaitIs504NotYetAcknowledged) {
+  publisher.hold(true);  // the broker down: librdkafka keeps trying
+  auto answer = start(verb::put, "/v1/kv/k?wait=applied&timeout_ms=100", "v");
+  Response res = wait(std::move(answer));
+  EXPECT_EQ(res.result(), status::gateway_timeout);
+  EXPECT_EQ(reason(res), "not_yet_acknowledged");
+  EXPECT_EQ(header(res, beast_http::field::retry_after), "1");
+  EXPECT_EQ(header(res, "X-KV-Position"), "(absent)");  // none is known
+  // The acknowledgement that comes later answers nothing more.
+  EXPECT_EQ(publisher.deliver_held(), 1U);
+
+  // Without wait=applied, the same bound.
+  auto accepted = start(verb::delete_, "/v1/kv/k?timeout_ms=50");
+  EXPECT_EQ(wait(std::move(accepted)).result(), status::gateway_timeout);
+  EXPECT_EQ(publisher.deliver_held(), 1U);
+}
+
 // --- guards ---------------------------------------------------------------
 
 TEST_F(ApiTest, BearerTokensProtectReadsAndWritesSeparatelyButNotProbes) {

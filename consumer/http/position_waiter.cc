@@ -18,15 +18,18 @@ PositionWaiter::~PositionWaiter() { stop(); }
 
 void PositionWaiter::stop() {
   std::vector<Waiter> failed;
+  std::multimap<Clock::time_point, Done> deadlines;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
     stopping_ = true;
     failed.swap(waiters_);
+    deadlines.swap(deadlines_);
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
   for (auto& w : failed) w.done(false);
+  for (auto& [at, done] : deadlines) done(false);
 }
 
 void PositionWaiter::notify() {
@@ -76,20 +79,47 @@ void PositionWaiter::wait(std::vector<Position> positions, Clock::time_point dea
   wake_.notify_all();
 }
 
+void PositionWaiter::at(Clock::time_point deadline, Done done) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_) {
+      lock.unlock();
+      done(false);
+      return;
+    }
+    deadlines_.emplace(deadline, std::move(done));
+    changed_ = true;
+  }
+  wake_.notify_all();
+}
+
 void PositionWaiter::run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    if (waiters_.empty()) {
-      wake_.wait(lock, [&] { return stopping_ || !waiters_.empty(); });
+    if (waiters_.empty() && deadlines_.empty()) {
+      wake_.wait(lock, [&] { return stopping_ || !waiters_.empty() || !deadlines_.empty(); });
       continue;
     }
-    auto wake_at = next_db_poll_;
+    auto wake_at = waiters_.empty() ? Clock::time_point::max() : next_db_poll_;
     for (const auto& w : waiters_) wake_at = std::min(wake_at, w.deadline);
+    if (!deadlines_.empty()) wake_at = std::min(wake_at, deadlines_.begin()->first);
     wake_.wait_until(lock, wake_at, [&] { return stopping_ || changed_; });
     if (stopping_) break;
     changed_ = false;
 
     const auto now = Clock::now();
+    std::vector<Done> expired;
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      expired.push_back(std::move(deadlines_.begin()->second));
+      deadlines_.erase(deadlines_.begin());
+    }
+    if (!expired.empty()) {
+      lock.unlock();
+      for (Done& done : expired) done(false);
+      lock.lock();
+      if (stopping_) break;
+    }
+    if (waiters_.empty()) continue;
     // Poll the database only for partitions this replica does not own.
     if (now >= next_db_poll_) {
       const auto local = view_.applied();

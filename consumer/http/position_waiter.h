@@ -51,6 +51,10 @@ class PositionWaiter {
   PositionWaiter& operator=(const PositionWaiter&) = delete;
 
   void wait(std::vector<Position> positions, Clock::time_point deadline, Done done);
+  // Calls done(false) at `deadline` (or on stop()), on the waiter's thread:
+  // a deadline for an answer that waits on something else (a write waiting
+  // for Kafka's acknowledgement).
+  void at(Clock::time_point deadline, Done done);
 
   // The applied view changed.
   void notify();
@@ -82,6 +86,9 @@ class PositionWaiter {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::vector<Waiter> waiters_;         // guarded by mu_
+  // at()'s deadlines, earliest first (apart from waiters_: applies do not
+  // look at them).
+  std::multimap<Clock::time_point, Done> deadlines_;  // guarded by mu_
   std::map<int32_t, int64_t> from_db_;  // guarded by mu_
   Clock::time_point next_db_poll_{};    // guarded by mu_
   bool changed_ = false;                // guarded by mu_

@@ -120,6 +120,38 @@ TEST(PositionWaiter, DoesNotPollTheDatabaseForItsOwnPartitions) {
   EXPECT_EQ(f.db.polls.load(), 0);
 }
 
+TEST(PositionWaiter, ADeadlineFiresAtItsTimeInOrderAndOnStop) {
+  Fixture f;
+  std::mutex mu;
+  std::vector<int> fired;
+  auto note = [&](int n) {
+    return [&, n](bool applied) {
+      EXPECT_FALSE(applied);
+      std::lock_guard<std::mutex> lock(mu);
+      fired.push_back(n);
+    };
+  };
+  const auto start = Clock::now();
+  f.waiter.at(start + 80ms, note(2));
+  f.waiter.at(start + 20ms, note(1));
+  f.waiter.at(start + 1h, note(3));
+  // Applies do not fire them.
+  f.view.set_assigned(0, 10);
+  f.view.set_applied(0, 11);
+  auto done = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return fired.size();
+  };
+  for (int i = 0; i < 500 && done() < 2; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_GE(Clock::now() - start, 80ms);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(fired, (std::vector<int>{1, 2}));
+  }
+  f.waiter.stop();
+  EXPECT_EQ(fired, (std::vector<int>{1, 2, 3}));
+}
+
 TEST(PositionWaiter, StopFailsEveryWaiterAndLaterWaits) {
   Fixture f;
   auto a = f.wait({{0, 0}}, 60s);
