@@ -21,6 +21,7 @@
 #include "tests/robustness/chaos_util.h"
 #include "tests/robustness/chaos_workload.h"
 #include "tests/robustness/checker.h"
+#include "tests/robustness/http_clients.h"
 #include "tests/robustness/injector.h"
 #include "tests/robustness/replica_pool.h"
 #include "tests/robustness/run_log.h"
@@ -42,6 +43,7 @@ using detail::Checker;
 using detail::Clock;
 using detail::dense;
 using detail::fixed;
+using detail::HttpClients;
 using detail::Injector;
 using detail::kDlqTopic;
 using detail::kGroup;
@@ -78,6 +80,11 @@ bool wait_for(const ChaosOptions& options, Pred pred, std::chrono::milliseconds 
 // rebalance).
 constexpr auto kLatencyInterval = std::chrono::milliseconds(50);
 constexpr double kRecoveryS = 10;
+
+// The HTTP API's clients: each writes (and reads back) its own keys, one
+// request at a time.
+constexpr int kHttpClients = 2;
+constexpr size_t kHttpKeysPerClient = 50;
 
 Offsets applied_offsets(const std::string& db_url) {
   return dense(testing::read_applied_offsets(db_url, kTopic));
@@ -141,6 +148,7 @@ std::string ChaosReport::figures() const {
       << " audited kv_offsets changes); end offsets " << end_offsets_total << "\n";
   out << "catch-up after the chaos phase " << fixed(catch_up_s, 1)
       << " s; longest time without applying while behind " << fixed(longest_stall_s, 1) << " s\n";
+  out << http;
   if (apply_latency) out << describe(*apply_latency);
   out << (ok() ? "PASSED" : "FAILED (" + std::to_string(failures.size()) + " failures)") << "\n";
   return out.str();
@@ -232,6 +240,9 @@ ChaosReport run_chaos(const ChaosOptions& options) {
     ReplicaPool pool(base, report.schedule.spec, log);
     Workload workload(broker.brokers(), options, log);
     Injector injector(broker, pg, db_url, pool, log, report);
+    // Clients of the HTTP API on every replica, as long as the faults run.
+    HttpClients http(
+        kHttpClients, kHttpKeysPerClient, workload.oracle(), [&pool] { return pool.ports(); }, log);
 
     // The monitor reaps replica exits; the sampler follows the progress.
     std::atomic<bool> stop_threads{false};
@@ -286,6 +297,7 @@ ChaosReport run_chaos(const ChaosOptions& options) {
 
     for (int s = 0; s < options.core_replicas; ++s) log.line(pool.start(s));
     workload.start();
+    http.start();
     const auto chaos_start = Clock::now();
     log.set_origin(chaos_start);
     log.line("chaos phase begins");
@@ -325,6 +337,7 @@ ChaosReport run_chaos(const ChaosOptions& options) {
     workload.stop_load();
     std::string why;
     if (!workload.settle(300s, &why)) report.failures.push_back("the test producer: " + why);
+    if (!http.settle(120s, &why)) report.failures.push_back("the HTTP clients: " + why);
     if (!workload.error().empty()) {
       log.line("the load saw errors (retried): " + workload.error());
     }
@@ -400,6 +413,10 @@ ChaosReport run_chaos(const ChaosOptions& options) {
     report.apply_latency = summarize_latency(
         workload.oracle().events(), applied_sampler.samples(), report.schedule.episodes,
         chaos_start, kRecoveryS, std::chrono::duration<double>(kLatencyInterval).count());
+
+    if (caught_up) http.check_final(pool.ports());
+    report.http = http.figures().describe();
+    for (const std::string& f : http.failures()) report.failures.push_back(f);
 
     Checker check(broker.brokers(), db_url, workload, report, applied, caught_up);
     try {

@@ -105,6 +105,8 @@ struct ChaosReport {
   size_t audited_offset_changes = 0;
   int64_t end_offsets_total = 0;
   double catch_up_s = 0, longest_stall_s = 0, elapsed_s = 0;
+  // The HTTP clients' figures (http_clients.h).
+  std::string http;
   // From the send of each acknowledged event to its application, during
   // faults and between them (apply_latency.h); unset if the run stopped
   // before the replicas caught up.

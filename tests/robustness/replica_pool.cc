@@ -111,6 +111,15 @@ void ReplicaPool::poll() {
   }
 }
 
+std::vector<uint16_t> ReplicaPool::ports() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<uint16_t> out;
+  for (const Slot& s : slots_) {
+    if (s.proc && s.expect == Expect::kNone) out.push_back(s.proc->port());
+  }
+  return out;
+}
+
 bool ReplicaPool::settled() {
   std::lock_guard<std::mutex> lock(mu_);
   for (const Slot& s : slots_) {

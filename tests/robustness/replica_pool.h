@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,6 +46,8 @@ class ReplicaPool {
   size_t starts();
   double slowest_sigterm();
   std::vector<std::string> log_paths();
+  // The HTTP ports of the replicas running and not signalled.
+  std::vector<uint16_t> ports();
   // The log tails of the replicas running now.
   std::string tails(size_t bytes);
 

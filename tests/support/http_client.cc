@@ -24,21 +24,42 @@ std::string HttpResult::header(const std::string& name) const {
 HttpResult http_request(uint16_t port, const std::string& method, const std::string& target,
                         const std::string& body, const std::map<std::string, std::string>& headers,
                         std::chrono::milliseconds timeout) {
+  // Asynchronous steps run to their end here: a tcp_stream's deadline holds
+  // for asynchronous operations only.
   boost::asio::io_context ioc;
   beast::tcp_stream stream(ioc);
-  stream.expires_after(timeout);
-  stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
   bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
   req.set(bhttp::field::host, "127.0.0.1");
   for (const auto& [k, v] : headers) req.set(k, v);
   req.body() = body;
   if (!body.empty() || method == "PUT" || method == "POST") req.prepare_payload();
-  bhttp::write(stream, req);
   beast::flat_buffer buffer;
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
   if (method == "HEAD") parser.skip(true);
-  bhttp::read(stream, buffer, parser);
+
+  beast::error_code failure;
+  stream.expires_after(timeout);
+  auto on_read = [&](beast::error_code received, size_t) { failure = received; };
+  auto on_written = [&](beast::error_code written, size_t) {
+    if (written) {
+      failure = written;
+      return;
+    }
+    bhttp::async_read(stream, buffer, parser, on_read);
+  };
+  auto on_connected = [&](beast::error_code connected) {
+    if (connected) {
+      failure = connected;
+      return;
+    }
+    bhttp::async_write(stream, req, on_written);
+  };
+  stream.async_connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port),
+                       on_connected);
+  ioc.run();
+  if (failure) throw beast::system_error(failure);
+
   auto res = parser.release();
   HttpResult out;
   out.status = res.result_int();

@@ -15,6 +15,8 @@ struct HttpResult {
   std::string header(const std::string& name) const;
 };
 
+// Throws boost::system::system_error when the connection fails, or when the
+// whole exchange takes longer than `timeout` (boost::beast::error::timeout).
 HttpResult http_request(uint16_t port, const std::string& method, const std::string& target,
                         const std::string& body = "",
                         const std::map<std::string, std::string>& headers = {},
