@@ -234,7 +234,8 @@ void ReplicaPool::reap(Slot& s) {
         // (finding 13: librdkafka's unassign while the broker is down); the
         // replica ended itself, as safely as kill -9. Counted and reported.
         ++exits_["sigterm_overran"];
-        log_.line(what + ", " + fixed(after, 1) + " s after SIGTERM: its stop overran its limit");
+        log_.line(what + ", " + fixed(after, 1) + " s after SIGTERM: its stop overran its limit\n" +
+                  s.proc->log_tail(1000));
         break;
       }
       ++exits_["sigterm"];
