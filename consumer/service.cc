@@ -346,7 +346,11 @@ void ConsumerService::advance(bool force) {
   metrics_.record(progress);
   for (const auto& [p, next] : progress.applied) unsent_commits_[p] = next;
   for (const auto& [p, next] : progress.fenced) {
-    cached_view_->fence(p);  // what we cached may be older than what the other writer committed
+    // What we cached may be older than what the other writer committed:
+    // forgotten before the position moves, which releases the reads that
+    // wait for it.
+    cached_view_->fence(p);
+    view_.set_applied(p, next);
     // A dead letter on its way for a record of this partition is dropped:
     // the record is read again from `next` and refused again. Releasing it
     // when delivered would move the position past the records before it.

@@ -284,7 +284,8 @@ void ApplyEngine::finish(Completion c) {
     // position: releasing it later would move the position past the
     // records between (the service cancels its dead letter).
     p.held_from = -1;
-    view_.set_applied(id, next);
+    // The view's position moves in the service, once the cache has
+    // forgotten what the other writer made stale (ConsumerService::advance).
     progress_.fenced[id] = next;
     // A batch being retried may come back fenced: the partition is not
     // failing any more, and must fetch again.

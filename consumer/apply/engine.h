@@ -83,7 +83,9 @@ struct Progress {
   // safe to commit to Kafka.
   std::map<int32_t, int64_t> applied;
   // Partitions whose batch was fenced (another writer moved them), with the
-  // position now in the database: seek there (or lose them in a rebalance).
+  // position now in the database: forget the cached rows, then move the
+  // view's position there (the engine does not), and seek there (or lose
+  // them in a rebalance).
   std::map<int32_t, int64_t> fenced;
   std::vector<int32_t> pause;   // stop fetching (a failed batch, or backlog)
   std::vector<int32_t> resume;  // fetch again

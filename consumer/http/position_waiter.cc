@@ -42,11 +42,13 @@ void PositionWaiter::notify() {
 }
 
 std::map<int32_t, int64_t> PositionWaiter::merged() const {
+  // A partition this replica owns counts as applied as far as this replica
+  // applied it, never further: its view cache is refreshed before its own
+  // position moves, while kv_offsets moves at the commit, just before the
+  // refresh (a read released by the database's position could be served
+  // the cache's older row). The database's positions are for the others.
   std::map<int32_t, int64_t> next = from_db_;
-  for (const auto& [p, o] : view_.applied()) {
-    auto& n = next[p];
-    n = std::max(n, o);
-  }
+  for (const auto& [p, o] : view_.applied()) next[p] = o;
   return next;
 }
 

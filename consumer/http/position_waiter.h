@@ -7,8 +7,10 @@
 // ReplicaStatus, which calls notify() on every change); the others' come from
 // the database (kv_offsets), polled every `db_interval` while someone waits
 // on a partition that is not ours (one query serves every waiter, and none
-// runs while nobody waits on another replica's partition). Both are
-// monotonic, so the larger wins.
+// runs while nobody waits on another replica's partition). For a partition
+// this replica owns, only its own position counts: kv_offsets moves at the
+// commit, before the view cache is refreshed, so a read released by it
+// could be served the cache's older row (finding 16, docs/reliability.md).
 //
 // One thread serves every waiter: it wakes on notify(), at the next deadline
 // and at the next database poll, and calls each waiter's callback exactly
@@ -85,14 +87,14 @@ class PositionWaiter {
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  std::vector<Waiter> waiters_;         // guarded by mu_
+  std::vector<Waiter> waiters_;  // guarded by mu_
   // at()'s deadlines, earliest first (apart from waiters_: applies do not
   // look at them).
   std::multimap<Clock::time_point, Done> deadlines_;  // guarded by mu_
-  std::map<int32_t, int64_t> from_db_;  // guarded by mu_
-  Clock::time_point next_db_poll_{};    // guarded by mu_
-  bool changed_ = false;                // guarded by mu_
-  bool stopping_ = false;               // guarded by mu_
+  std::map<int32_t, int64_t> from_db_;                // guarded by mu_
+  Clock::time_point next_db_poll_{};                  // guarded by mu_
+  bool changed_ = false;                              // guarded by mu_
+  bool stopping_ = false;                             // guarded by mu_
   std::thread thread_;
 };
 

@@ -82,6 +82,30 @@ TEST(PositionWaiter, AnotherReplicasPartitionIsSeenInTheDatabase) {
   EXPECT_TRUE(r.get());
 }
 
+// Finding 16: kv_offsets moves at the commit, before the owner's cache is
+// refreshed and its position moves; a read of the owner's partition
+// released by the database could be served the cache's older row.
+TEST(PositionWaiter, AnOwnedPartitionWaitsForItsOwnPositionNotTheDatabases) {
+  Fixture f;
+  f.view.set_assigned(2, 50);
+  // A wait on another replica's partition makes the waiter poll: the poll
+  // also reads partition 2, committed to 101 but not yet applied here.
+  {
+    std::lock_guard<std::mutex> lock(f.db.mu);
+    f.db.next[2] = 101;
+    f.db.next[5] = 1;
+  }
+  auto remote = f.wait({{5, 0}}, 10s);
+  ASSERT_EQ(remote.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(remote.get());
+  auto owned = f.wait({{2, 100}}, 10s);
+  EXPECT_EQ(owned.wait_for(200ms), std::future_status::timeout)
+      << "released by the database's position of a partition this replica owns";
+  f.view.set_applied(2, 101);  // after the cache refresh
+  ASSERT_EQ(owned.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(owned.get());
+}
+
 TEST(PositionWaiter, TheDeadlineFailsTheWaitEvenWhileTheDatabaseFails) {
   Fixture f;
   f.db.failing = true;
