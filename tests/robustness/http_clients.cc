@@ -4,7 +4,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "schema/codec.h"
 #include "tests/support/http_client.h"
+#include "tests/support/kafka_util.h"
 
 namespace kvstream::chaos::detail {
 
@@ -24,9 +26,9 @@ std::string HttpFigures::describe() const {
   out << "HTTP writes: " << writes << " (" << applied << " applied, " << accepted << " accepted, "
       << not_yet_applied << " not yet applied, " << unknown << " of unknown outcome); reads at "
       << "their position: " << reads << " (" << reads_exact << " the write's value, "
-      << reads_unavailable << " 503/504, " << reads_older
-      << " an older value: finding 16); final reads " << final_reads << "; slowest answer "
-      << fixed(slowest_s, 1) << " s\n";
+      << reads_unavailable << " 503/504, " << reads_older << " an older value: finding 16); "
+      << late << " of unknown outcome found in the topic; final reads " << final_reads
+      << "; slowest answer " << fixed(slowest_s, 1) << " s\n";
   return out.str();
 }
 
@@ -204,6 +206,42 @@ bool HttpClients::settle(std::chrono::seconds timeout, std::string* why) {
     }
   }
   return true;
+}
+
+size_t HttpClients::adopt_late_writes(const std::vector<schema::Record>& log) {
+  std::map<std::string, Key*> by_name;
+  for (std::vector<Key>& keys : keys_) {
+    for (Key& key : keys) {
+      if (!key.unknown_values.empty()) by_name[key.name] = &key;
+    }
+  }
+  size_t adopted = 0;
+  for (const schema::Record& r : log) {
+    if (!r.key || by_name.empty()) continue;
+    auto it = by_name.find(*r.key);
+    if (it == by_name.end()) continue;
+    auto decoded = schema::decode(r);
+    const auto* event = std::get_if<schema::Event>(&decoded);
+    if (event == nullptr || event->op != schema::Op::kPut) continue;
+    Key& key = *it->second;
+    if (key.unknown_values.count(event->value) == 0) continue;
+    testing::PublishedEvent e;
+    e.key = key.name;
+    e.op = schema::Op::kPut;
+    e.value = event->value;
+    e.content_type = event->content_type;
+    e.position = Position{r.partition, r.offset};
+    oracle_.record(std::move(e));
+    key.unknown_values.erase(event->value);
+    ++adopted;
+    if (!key.last_acked || key.last_acked->offset < r.offset) {
+      key.last_acked = Position{r.partition, r.offset};
+      key.last_acked_value = event->value;
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  figures_.late = adopted;
+  return adopted;
 }
 
 void HttpClients::check_final(const std::vector<uint16_t>& ports) {

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "common/position.h"
+#include "schema/record.h"
 #include "tests/robustness/chaos_util.h"
 #include "tests/robustness/run_log.h"
 #include "tests/support/oracle.h"
@@ -56,6 +57,7 @@ struct HttpFigures {
   size_t reads_unavailable = 0;  // ... that answered 503 or 504
   size_t reads_older = 0;        // ... that answered an older value
   size_t final_reads = 0;        // the end's reads, every key on every replica
+  size_t late = 0;               // writes of unknown outcome found in the topic
   double slowest_s = 0;          // the slowest answer
   std::string describe() const;
 };
@@ -76,7 +78,12 @@ class HttpClients {
   // After stop(), with every fault over: writes again each key whose last
   // write had no answer, until one is acknowledged (bounded by `timeout`).
   bool settle(std::chrono::seconds timeout, std::string* why);
-  // After the replicas caught up: reads every key on every replica.
+  // After the replicas caught up: the writes of unknown outcome that reached
+  // the topic after all (a replica's producer may deliver one after the
+  // settling write) go to the oracle at the position the topic holds them;
+  // returns how many. `log` is the topic, read whole.
+  size_t adopt_late_writes(const std::vector<schema::Record>& log);
+  // Then: reads every key on every replica.
   void check_final(const std::vector<uint16_t>& ports);
 
   HttpFigures figures() const;
