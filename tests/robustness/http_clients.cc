@@ -26,8 +26,8 @@ std::string HttpFigures::describe() const {
   out << "HTTP writes: " << writes << " (" << applied << " applied, " << accepted << " accepted, "
       << not_yet_applied << " not yet applied, " << unknown << " of unknown outcome); reads at "
       << "their position: " << reads << " (" << reads_exact << " the write's value, "
-      << reads_unavailable << " 503/504, " << reads_older << " an older value: finding 16); "
-      << late << " of unknown outcome found in the topic; final reads " << final_reads
+      << reads_unavailable << " 503/504, " << reads_older << " an older value); " << late
+      << " of unknown outcome found in the topic; final reads " << final_reads
       << "; slowest answer " << fixed(slowest_s, 1) << " s\n";
   return out.str();
 }
@@ -175,14 +175,15 @@ void HttpClients::read_back(const Key& key, const std::string& value, const Posi
     return;
   }
   if (res.status == 200 && key.unknown_values.count(res.body) > 0) return;
-  // Finding 16 (docs/reliability.md, open): seen once in about 17,000 such
-  // reads. Counted and logged with what the answer said, not failed, until
-  // its cause is found.
+  // Finding 16 of docs/reliability.md was this.
   ++figures_.reads_older;
-  log_.line("http: OLDER VALUE: GET " + target + " on port " + std::to_string(port) + " answered " +
-            std::to_string(res.status) + " " + printable(res.body) + " (X-KV-Position " +
-            res.header("X-KV-Position") + ", X-KV-Cache " + res.header("X-KV-Cache") +
-            ") after the write of " + printable(value) + " was applied at " + to_string(at));
+  const std::string what = "GET " + target + " on port " + std::to_string(port) + " answered " +
+                           std::to_string(res.status) + " " + printable(res.body) +
+                           " (X-KV-Position " + res.header("X-KV-Position") + ", X-KV-Cache " +
+                           res.header("X-KV-Cache") + ") after the write of " + printable(value) +
+                           " was applied at " + to_string(at) + ": an older value";
+  log_.line("http: " + what);
+  failures_.push_back("http: at " + fixed(log_.now_s(), 2) + " s, " + what);
 }
 
 bool HttpClients::settle(std::chrono::seconds timeout, std::string* why) {

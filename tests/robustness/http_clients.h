@@ -13,13 +13,10 @@
 //     the topic, even after a later write; such a key is written again at
 //     the end, once every fault is over, so that its last event is an
 //     acknowledged one (as the load does for its failed deliveries).
-// What is checked:
+// The invariants, each a failure of the run when broken:
 //   - a read carrying the position of an applied write returns that value,
 //     or the value of a write of the key whose outcome is unknown (never an
-//     older one, never 404); 503 and 504 are allowed answers. An older
-//     value is counted and logged, not failed, while finding 16 of
-//     docs/reliability.md is open;
-// and, each a failure of the run when broken:
+//     older one, never 404); 503 and 504 are allowed answers;
 //   - no request waits past its own timeout plus kHangMargin for an answer;
 //   - at the end, every replica answers each key's last acknowledged value
 //     (with its position).
