@@ -582,11 +582,6 @@ TEST_F(ApiTest, AWriteKafkaDoesNotAcknowledgeWithinTheWaitIs504NotYetAcknowledge
   EXPECT_EQ(header(res, "X-KV-Position"), "(absent)");  // none is known
   // The acknowledgement that comes later answers nothing more.
   EXPECT_EQ(publisher.deliver_held(), 1U);
-
-  // Without wait=applied, the same bound.
-  auto accepted = start(verb::delete_, "/v1/kv/k?timeout_ms=50");
-  EXPECT_EQ(wait(std::move(accepted)).result(), status::gateway_timeout);
-  EXPECT_EQ(publisher.deliver_held(), 1U);
 }
 
 // --- guards ---------------------------------------------------------------
