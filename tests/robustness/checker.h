@@ -4,7 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "schema/record.h"
 #include "tests/robustness/chaos.h"
 #include "tests/robustness/chaos_util.h"
 #include "tests/robustness/chaos_workload.h"
@@ -33,8 +35,9 @@ class Checker {
   // The table against the oracle, and the audit.
   void table();
 
-  // The topic against the oracle, and the DLQ against the topic's poison.
-  void topics();
+  // The topic (`log`, read whole) against the oracle, and the DLQ against
+  // the topic's poison.
+  void topics(const std::vector<schema::Record>& log);
 
  private:
   const std::string brokers_, db_url_;

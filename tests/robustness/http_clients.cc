@@ -1,7 +1,6 @@
 #include "tests/robustness/http_clients.h"
 
 #include <boost/beast/core/error.hpp>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "schema/codec.h"
@@ -19,6 +18,13 @@ namespace {
 constexpr auto kWait = 3000ms;
 constexpr auto kDeadline = kWait + HttpClients::kHangMargin;
 
+// The failure of a request that had no answer by its deadline.
+std::string unanswered(const std::string& request, uint16_t port) {
+  return request + " on port " + std::to_string(port) + " had no answer within " +
+         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kDeadline).count()) +
+         " s (its wait is " + std::to_string(kWait.count()) + " ms)";
+}
+
 }  // namespace
 
 std::string HttpFigures::describe() const {
@@ -35,7 +41,6 @@ std::string HttpFigures::describe() const {
 HttpClients::HttpClients(int clients, size_t keys_per_client, testing::Oracle& oracle,
                          std::function<std::vector<uint16_t>()> ports, RunLog& log)
     : clients_(clients),
-      keys_per_client_(keys_per_client),
       oracle_(oracle),
       ports_(std::move(ports)),
       log_(log),
@@ -100,11 +105,7 @@ HttpClients::Outcome HttpClients::write(Key& key, const std::string& value, uint
         {{"Content-Type", "text/plain"}}, kDeadline);
   } catch (const boost::system::system_error& e) {
     note_time(seconds(Clock::now() - sent));
-    if (e.code() == boost::beast::error::timeout) {
-      fail("PUT " + key.name + " on port " + std::to_string(port) + " had no answer within " +
-           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kDeadline).count()) +
-           " s (its wait is " + std::to_string(kWait.count()) + " ms)");
-    }
+    if (e.code() == boost::beast::error::timeout) fail(unanswered("PUT " + key.name, port));
     key.unknown_values.insert(value);
     std::lock_guard<std::mutex> lock(mu_);
     ++figures_.unknown;
@@ -156,11 +157,7 @@ void HttpClients::read_back(const Key& key, const std::string& value, const Posi
     res = testing::http_request(port, "GET", target, "", {}, kDeadline);
   } catch (const boost::system::system_error& e) {
     note_time(seconds(Clock::now() - sent));
-    if (e.code() == boost::beast::error::timeout) {
-      fail("GET " + target + " on port " + std::to_string(port) + " had no answer within " +
-           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kDeadline).count()) +
-           " s");
-    }
+    if (e.code() == boost::beast::error::timeout) fail(unanswered("GET " + target, port));
     return;  // the replica went away: nothing to check
   }
   note_time(seconds(Clock::now() - sent));

@@ -108,7 +108,6 @@ class HttpClients {
   uint16_t pick(std::mt19937_64& rng) const;
 
   const int clients_;
-  const size_t keys_per_client_;
   testing::Oracle& oracle_;
   const std::function<std::vector<uint16_t>()> ports_;
   RunLog& log_;
