@@ -79,6 +79,13 @@ ConsumerMetrics::ConsumerMetrics()
                                "log: fetching starts over at the log start")
                          .Register(*registry_)
                          .Add({})),
+      commits_refused_(prometheus::BuildCounter()
+                           .Name("kvstream_kafka_commits_refused_total")
+                           .Help("Partition positions whose commit Kafka refused (a rebalance in "
+                                 "progress, the member dropped, the broker away); those still "
+                                 "owned are sent again, and the applied positions are in Postgres")
+                           .Register(*registry_)
+                           .Add({})),
       tombstones_(prometheus::BuildCounter()
                       .Name("kvstream_tombstones_collected_total")
                       .Help("Tombstones older than the retention removed from Postgres")
@@ -266,6 +273,10 @@ void ConsumerMetrics::tombstones_collected(size_t rows) {
 }
 
 void ConsumerMetrics::offset_reset() { offset_resets_.Increment(); }
+
+void ConsumerMetrics::commit_refused(size_t partitions) {
+  commits_refused_.Increment(static_cast<double>(partitions));
+}
 
 void ConsumerMetrics::set_status(const view::ReplicaStatus& status) {
   ready_.Set(status.not_ready_reason() ? 0 : 1);

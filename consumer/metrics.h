@@ -52,6 +52,9 @@ class ConsumerMetrics {
   // records between were deleted before they were applied): the fetch
   // starts over at the log start.
   void offset_reset();
+  // Kafka refused a commit of `partitions` partitions (those still owned
+  // are sent again).
+  void commit_refused(size_t partitions);
   // The replica's health as /readyz, /v1/status and the rebalances see it:
   // ready, database reachable, a member of the group. Cheap: set when
   // /metrics is read.
@@ -83,6 +86,7 @@ class ConsumerMetrics {
   prometheus::Counter& retries_;
   prometheus::Counter& fenced_;
   prometheus::Counter& offset_resets_;
+  prometheus::Counter& commits_refused_;
   prometheus::Counter& tombstones_;
   prometheus::Gauge& ready_;
   prometheus::Gauge& database_up_;

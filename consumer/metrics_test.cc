@@ -88,6 +88,14 @@ TEST(ConsumerMetrics, CountsOffsetResetsAndTombstonesCollected) {
   EXPECT_EQ(sample(text, "kvstream_tombstones_collected_total"), 19);
 }
 
+TEST(ConsumerMetrics, CountsTheCommitsKafkaRefusedByPartition) {
+  ConsumerMetrics metrics;
+  EXPECT_EQ(sample(metrics.serialize(), "kvstream_kafka_commits_refused_total"), 0);
+  metrics.commit_refused(3);
+  metrics.commit_refused(1);
+  EXPECT_EQ(sample(metrics.serialize(), "kvstream_kafka_commits_refused_total"), 4);
+}
+
 TEST(ConsumerMetrics, ReadinessDatabaseAndMembershipFollowTheReplicaStatus) {
   ConsumerMetrics metrics;
   view::ReplicaStatus status;

@@ -281,6 +281,8 @@ void ConsumerService::on_revoke(const std::vector<int32_t>& partitions) {
 
 void ConsumerService::on_position_reset(int32_t, int64_t, int64_t) { metrics_.offset_reset(); }
 
+void ConsumerService::on_commit_refused(size_t partitions) { metrics_.commit_refused(partitions); }
+
 void ConsumerService::dead_letter(const schema::Record& record,
                                   const schema::ValidationError& why) {
   // While a dead letter of the partition is on its way, the partition's

@@ -124,6 +124,7 @@ class ConsumerService : public source::KafkaSource::Listener {
   std::map<int32_t, int64_t> on_assign(const std::vector<int32_t>& partitions) override;
   void on_revoke(const std::vector<int32_t>& partitions) override;
   void on_position_reset(int32_t partition, int64_t next, int64_t log_start) override;
+  void on_commit_refused(size_t partitions) override;
 
   const ConsumerSettings settings_;
   view::ReplicaStatus view_;  // the replica's status

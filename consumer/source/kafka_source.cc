@@ -321,25 +321,35 @@ void KafkaSource::resend_refused_commits() {
 void KafkaSource::on_commit(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t* offsets, void* opaque) {
   // Served by rd_kafka_consumer_poll (and close), in the polling thread.
-  // librdkafka logs the refusals (COMMITFAIL); the confirmed ones count.
+  // librdkafka logs nothing of a commit that has this callback: the
+  // refusals are logged and counted here, the confirmations kept.
   auto* self = static_cast<KafkaSource*>(opaque);
   self->commits_in_flight_ = std::max(0, self->commits_in_flight_ - 1);
-  bool refused = err != RD_KAFKA_RESP_ERR_NO_ERROR;
+  std::vector<int32_t> refused;
+  rd_kafka_resp_err_t why = err;
   for (int i = 0; offsets != nullptr && i < offsets->cnt; ++i) {
     const rd_kafka_topic_partition_t& e = offsets->elems[i];
     if (self->settings_.kafka.topic != e.topic) continue;
-    if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR || e.offset < 0) {
-      refused = true;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || e.err != RD_KAFKA_RESP_ERR_NO_ERROR || e.offset < 0) {
+      refused.push_back(e.partition);
+      if (why == RD_KAFKA_RESP_ERR_NO_ERROR) why = e.err;
       continue;
     }
     auto it = self->commits_.find(e.partition);
     if (it != self->commits_.end()) it->second.confirmed = std::max(it->second.confirmed, e.offset);
   }
-  if (refused) {
-    char* raw = rd_kafka_memberid(rk);
-    self->refused_as_member_ = raw ? raw : "";
-    if (raw) rd_kafka_mem_free(rk, raw);
-  }
+  if (refused.empty() && err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  char* raw = rd_kafka_memberid(rk);
+  self->refused_as_member_ = raw ? raw : "";
+  if (raw) rd_kafka_mem_free(rk, raw);
+  // Nothing is lost: the positions are in kv_offsets, and the commit of a
+  // partition still owned goes again (when the rebalance ends, or a second
+  // later); a revoked one is its next owner's to commit.
+  spdlog::info(
+      "Kafka refused the commit of partition(s) [{}]: {}; the ones still owned are "
+      "committed again",
+      fmt::join(refused, ","), rd_kafka_err2str(why));
+  self->listener_.on_commit_refused(refused.size());
 }
 
 void KafkaSource::seek(int32_t partition, int64_t offset) {

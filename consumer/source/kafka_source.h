@@ -51,6 +51,10 @@ class KafkaSource {
     // were applied, and fetching starts over at the log start.
     virtual void on_position_reset(int32_t /*partition*/, int64_t /*next*/, int64_t /*log_start*/) {
     }
+    // The broker refused a commit of `partitions` partitions (a rebalance
+    // in progress, a member dropped from the group, the broker away). The
+    // source sends them again; this is for counting.
+    virtual void on_commit_refused(size_t /*partitions*/) {}
   };
 
   KafkaSource(SourceSettings settings, Listener& listener);
