@@ -361,16 +361,10 @@ TEST_F(ApplyFaultTest, DiskFullOnPostgresPausesTheApplyAndLosesNothing) {
 // position moves backwards, and the committed offsets reach the end.
 TEST_F(ApplyFaultTest, NetworkFaultsBetweenTheReplicaAndPostgresLoseNothing) {
   Toxiproxy proxy("/tmp");
-  // pg_url_ is postgresql://user@host:port/db; the replica goes through the
-  // proxy, the test's own checks straight to Postgres.
-  const size_t at = pg_url_.find('@');
-  const size_t colon = pg_url_.find(':', at);
-  const size_t slash = pg_url_.find('/', colon);
-  ASSERT_TRUE(at != std::string::npos && colon != std::string::npos && slash != std::string::npos)
-      << pg_url_;
-  const uint16_t port = proxy.add_proxy("pg", pg_url_.substr(at + 1, slash - at - 1));
+  // The replica goes through the proxy, the test's own checks straight to
+  // Postgres.
   const std::string proxied =
-      pg_url_.substr(0, colon + 1) + std::to_string(port) + pg_url_.substr(slash);
+      pg_url_with_port(pg_url_, proxy.add_proxy("pg", pg_url_host_port(pg_url_)));
   Replica& r = start_replica(
       "r1", {{"KVSTREAM_PG_URL", proxied}, {"KVSTREAM_PG_STATEMENT_TIMEOUT_MS", "3000"}});
   ASSERT_TRUE(r.wait_ready(60s)) << r.log_tail();

@@ -32,6 +32,7 @@
 #include "tests/support/kv_table.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/replica.h"
+#include "tests/support/toxiproxy.h"
 #include "tests/support/wait.h"
 
 namespace kvstream::chaos {
@@ -215,16 +216,32 @@ ChaosReport run_chaos(const ChaosOptions& options) {
   std::vector<std::string> replica_logs;
   bool keep = options.keep_logs;
   try {
-    log.line("starting Postgres and a Kafka broker of the run's own");
+    log.line("starting Postgres, a Kafka broker and Toxiproxy of the run's own");
     PgServer pg;
     const std::string db_url = pg.create_database("chaos");
-    KafkaServer broker;
+    // The replicas reach both servers through Toxiproxy (the network
+    // episodes); the driver's own clients go straight to them. The broker
+    // has a second listener for the proxy, which advertises the proxy.
+    testing::Toxiproxy proxy(report.run_dir);
+    const uint16_t broker_listener = testing::free_port();
+    const uint16_t broker_proxy =
+        proxy.add_proxy(to_string(Link::kBroker), "127.0.0.1:" + std::to_string(broker_listener));
+    KafkaServer broker(broker_listener, broker_proxy);
+    const std::string replica_db_url = testing::pg_url_with_port(
+        db_url, proxy.add_proxy(to_string(Link::kPostgres), testing::pg_url_host_port(db_url)));
     log.line("broker " + broker.brokers() + " (pid " + std::to_string(broker.pid()) + ", folder " +
-             broker.dir() + "), Postgres " + db_url);
+             broker.dir() + "), Postgres " + db_url +
+             "; the replicas reach them through 127.0.0.1:" + std::to_string(broker_proxy) +
+             " and " + replica_db_url);
     testing::create_topic(broker.brokers(), kTopic, kPartitions);
     testing::create_topic(broker.brokers(), kDlqTopic, 1);
 
-    ReplicaConfig base{broker.brokers(), kTopic, kGroup, db_url, {}, report.run_dir};
+    ReplicaConfig base{"127.0.0.1:" + std::to_string(broker_proxy),
+                       kTopic,
+                       kGroup,
+                       replica_db_url,
+                       {},
+                       report.run_dir};
     base.env = {{"KVSTREAM_KAFKA_SESSION_TIMEOUT_MS", "6000"},
                 {"KVSTREAM_KAFKA_HEARTBEAT_INTERVAL_MS", "1000"},
                 {"KVSTREAM_APPLY_WORKERS", "2"},
@@ -240,7 +257,7 @@ ChaosReport run_chaos(const ChaosOptions& options) {
 
     ReplicaPool pool(base, report.schedule.spec, log);
     Workload workload(broker.brokers(), options, log);
-    Injector injector(broker, pg, db_url, pool, log, report);
+    Injector injector(broker, pg, db_url, proxy, pool, log, report);
     // Clients of the HTTP API on every replica, as long as the faults run.
     HttpClients http(
         kHttpClients, kHttpKeysPerClient, workload.oracle(), [&pool] { return pool.ports(); }, log);

@@ -44,7 +44,8 @@ TEST(ChaosSchedule, TheSeedDeterminesTheSchedule) {
 // For many seeds: a short run has every kind of fault; the actions on each
 // resource are consistent (a replica is started only after it was stopped,
 // the broker killed only when up, no lock or session kill while Postgres is
-// down); everything happens between the warm-up and the end.
+// down, a link faulted only when healthy and healed after); everything
+// happens between the warm-up and the end.
 TEST(ChaosSchedule, ShortRunsHaveEveryKindAndConsistentActions) {
   for (uint64_t seed = 1; seed <= 300; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
@@ -59,6 +60,7 @@ TEST(ChaosSchedule, ShortRunsHaveEveryKindAndConsistentActions) {
     std::vector<bool> up(static_cast<size_t>(slots), false);
     for (int i = 0; i < spec.core_replicas; ++i) up[static_cast<size_t>(i)] = true;
     bool broker_up = true, pg_up = true, storm = false;
+    bool faulted[2] = {false, false};  // by Link
     double last_broker_start = -100, lock_end = -1;
     for (const Action& a : s.actions) {
       ASSERT_GE(a.at, spec.warmup_s) << a.describe();
@@ -108,6 +110,14 @@ TEST(ChaosSchedule, ShortRunsHaveEveryKindAndConsistentActions) {
           ASSERT_TRUE(storm);
           storm = false;
           break;
+        case ActionKind::kNetworkFault:
+          ASSERT_FALSE(faulted[static_cast<int>(a.link)]) << a.describe();
+          faulted[static_cast<int>(a.link)] = true;
+          break;
+        case ActionKind::kNetworkHeal:
+          ASSERT_TRUE(faulted[static_cast<int>(a.link)]) << a.describe();
+          faulted[static_cast<int>(a.link)] = false;
+          break;
       }
       if (a.slot >= spec.core_replicas) {
         ASSERT_TRUE(storm || a.kind != ActionKind::kReplicaStart) << a.describe();
@@ -117,6 +127,7 @@ TEST(ChaosSchedule, ShortRunsHaveEveryKindAndConsistentActions) {
     EXPECT_TRUE(broker_up);
     EXPECT_TRUE(pg_up);
     EXPECT_FALSE(storm);
+    EXPECT_FALSE(faulted[0] || faulted[1]);
     for (int i = 0; i < slots; ++i) {
       EXPECT_EQ(up[static_cast<size_t>(i)], i < spec.core_replicas) << "slot " << i;
     }

@@ -12,11 +12,12 @@ namespace kvstream::chaos::detail {
 
 using namespace std::chrono_literals;
 
-Injector::Injector(KafkaServer& broker, PgServer& pg, std::string db_url, ReplicaPool& pool,
-                   RunLog& log, ChaosReport& report)
+Injector::Injector(KafkaServer& broker, PgServer& pg, std::string db_url, testing::Toxiproxy& proxy,
+                   ReplicaPool& pool, RunLog& log, ChaosReport& report)
     : broker_(broker),
       pg_(pg),
       db_url_(std::move(db_url)),
+      proxy_(proxy),
       pool_(pool),
       log_(log),
       report_(report) {
@@ -115,6 +116,21 @@ std::string Injector::execute(const Action& a) {
     case ActionKind::kStormEnd:
       outcome = "rebalance storm ends";
       break;
+    case ActionKind::kNetworkFault:
+      try {
+        outcome = fault_link(a);
+      } catch (const std::exception& e) {
+        effect = false;
+        outcome = std::string("failed: ") + e.what();
+      }
+      break;
+    case ActionKind::kNetworkHeal:
+      try {
+        outcome = heal_link(a.link);
+      } catch (const std::exception& e) {
+        outcome = std::string("failed: ") + e.what();
+      }
+      break;
   }
   if (effect && started_.insert(a.episode).second) {
     auto it = kinds_.find(a.episode);
@@ -124,6 +140,13 @@ std::string Injector::execute(const Action& a) {
 }
 
 void Injector::restore() {
+  for (Link link : {Link::kPostgres, Link::kBroker}) {
+    try {
+      heal_link(link);
+    } catch (const std::exception& e) {
+      log_.line(std::string("healing the link to ") + to_string(link) + ": " + e.what());
+    }
+  }
   join_broker_start();
   if (!pg_up_.load()) start_pg();
   if (!broker_up_.load() || !broker_.running()) start_broker();
@@ -175,6 +198,57 @@ void Injector::start_broker() {
       std::this_thread::sleep_for(3s);
     }
   }
+}
+
+std::string Injector::fault_link(const Action& a) {
+  const std::string proxy = to_string(a.link);
+  std::set<std::string>& toxics = toxics_[static_cast<int>(a.link)];
+  auto toxic = [&](const std::string& name, const std::string& type, const std::string& stream,
+                   const nlohmann::json& attributes) {
+    proxy_.add_toxic(proxy, name, type, stream, attributes);
+    toxics.insert(name);
+  };
+  switch (a.fault) {
+    case NetworkFault::kLatency:
+      toxic("latency", "latency", "downstream", {{"latency", a.amount}, {"jitter", 50}});
+      return "the link to " + proxy + " answers " + std::to_string(a.amount) + " ms late";
+    case NetworkFault::kNarrow:
+      toxic("narrow-up", "bandwidth", "upstream", {{"rate", 32}});
+      toxic("narrow-down", "bandwidth", "downstream", {{"rate", 32}});
+      return "the link to " + proxy + " narrowed to 32 KB/s each way";
+    case NetworkFault::kReset:
+      toxic("reset", "reset_peer", "upstream", {{"timeout", 0}});
+      return "every connection to " + proxy + " reset, new ones too";
+    case NetworkFault::kCutAfter:
+      toxic("cut", "limit_data", "downstream", {{"bytes", 65536}});
+      return "each connection to " + proxy + " cut after 64 KB from the server";
+    case NetworkFault::kHalfOpen:
+      toxic("half-open-up", "timeout", "upstream", {{"timeout", 0}});
+      toxic("half-open-down", "timeout", "downstream", {{"timeout", 0}});
+      return "the link to " + proxy + " half-open: nothing goes through, nothing is closed";
+    case NetworkFault::kRefused:
+      proxy_.set_enabled(proxy, false);
+      disabled_[static_cast<int>(a.link)] = true;
+      return "every connection to " + proxy + " closed, new ones refused";
+  }
+  return "?";
+}
+
+std::string Injector::heal_link(Link link) {
+  const std::string proxy = to_string(link);
+  std::set<std::string>& toxics = toxics_[static_cast<int>(link)];
+  std::string removed;
+  for (auto it = toxics.begin(); it != toxics.end(); it = toxics.erase(it)) {
+    proxy_.remove_toxic(proxy, *it);
+    removed += " " + *it;
+  }
+  if (disabled_[static_cast<int>(link)]) {
+    proxy_.set_enabled(proxy, true);
+    disabled_[static_cast<int>(link)] = false;
+    removed += " (enabled again)";
+  }
+  return "the link to " + proxy +
+         " healthy again:" + (removed.empty() ? " nothing to heal" : removed);
 }
 
 }  // namespace kvstream::chaos::detail

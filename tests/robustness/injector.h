@@ -16,6 +16,7 @@
 #include "tests/robustness/schedule.h"
 #include "tests/support/kafka_server.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/toxiproxy.h"
 
 namespace kvstream::chaos::detail {
 
@@ -25,8 +26,10 @@ using testing::PgServer;
 // Executes the schedule's actions on the servers and the replicas.
 class Injector {
  public:
-  Injector(KafkaServer& broker, PgServer& pg, std::string db_url, ReplicaPool& pool, RunLog& log,
-           ChaosReport& report);
+  // `proxy` carries the replicas' links: its proxy "postgres" to Postgres,
+  // "broker" to the broker (the network episodes fault them).
+  Injector(KafkaServer& broker, PgServer& pg, std::string db_url, testing::Toxiproxy& proxy,
+           ReplicaPool& pool, RunLog& log, ChaosReport& report);
 
   ~Injector();
 
@@ -36,7 +39,8 @@ class Injector {
   // Runs the action; returns what happened.
   std::string execute(const Action& a);
 
-  // Brings Postgres and the broker back if the run ended with them down.
+  // Brings Postgres and the broker back if the run ended with them down,
+  // and heals the links.
   void restore();
 
   // Waits for a broker start in progress; rethrows its failure (Abort).
@@ -51,9 +55,16 @@ class Injector {
 
   void start_broker();
 
+  // Applies or removes a network fault; returns what was done.
+  std::string fault_link(const Action& a);
+  std::string heal_link(Link link);
+
   KafkaServer& broker_;
   PgServer& pg_;
   const std::string db_url_;
+  testing::Toxiproxy& proxy_;
+  std::set<std::string> toxics_[2];  // by Link: the toxics in place
+  bool disabled_[2] = {false, false};
   ReplicaPool& pool_;
   RunLog& log_;
   ChaosReport& report_;

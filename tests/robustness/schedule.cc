@@ -23,9 +23,33 @@ const char* to_string(FaultKind kind) {
       return "broker_kill9";
     case FaultKind::kRebalanceStorm:
       return "rebalance_storm";
+    case FaultKind::kPgNetwork:
+      return "pg_network";
+    case FaultKind::kBrokerNetwork:
+      return "broker_network";
   }
   return "?";
 }
+
+const char* to_string(NetworkFault fault) {
+  switch (fault) {
+    case NetworkFault::kLatency:
+      return "latency";
+    case NetworkFault::kNarrow:
+      return "narrow";
+    case NetworkFault::kReset:
+      return "reset";
+    case NetworkFault::kCutAfter:
+      return "cut_after_64k";
+    case NetworkFault::kHalfOpen:
+      return "half_open";
+    case NetworkFault::kRefused:
+      return "refused";
+  }
+  return "?";
+}
+
+const char* to_string(Link link) { return link == Link::kPostgres ? "postgres" : "broker"; }
 
 const char* to_string(ActionKind kind) {
   switch (kind) {
@@ -51,6 +75,10 @@ const char* to_string(ActionKind kind) {
       return "storm_begin";
     case ActionKind::kStormEnd:
       return "storm_end";
+    case ActionKind::kNetworkFault:
+      return "network_fault";
+    case ActionKind::kNetworkHeal:
+      return "network_heal";
   }
   return "?";
 }
@@ -64,6 +92,10 @@ std::string Action::describe() const {
     char s[32];
     std::snprintf(s, sizeof(s), " for %.0f s", seconds);
     out += s;
+  }
+  if (kind == ActionKind::kNetworkFault || kind == ActionKind::kNetworkHeal) {
+    out += std::string(" ") + to_string(link) + " " + to_string(fault);
+    if (fault == NetworkFault::kLatency) out += " " + std::to_string(amount) + " ms";
   }
   while (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
@@ -112,7 +144,7 @@ class Rng {
 constexpr std::pair<FaultKind, int> kWeights[] = {
     {FaultKind::kReplicaKill, 24},   {FaultKind::kReplicaTerm, 14}, {FaultKind::kPgRestart, 9},
     {FaultKind::kPgTerminate, 12},   {FaultKind::kKvLock, 8},       {FaultKind::kBrokerKill, 9},
-    {FaultKind::kRebalanceStorm, 8},
+    {FaultKind::kRebalanceStorm, 8}, {FaultKind::kPgNetwork, 9},    {FaultKind::kBrokerNetwork, 9},
 };
 
 class Generator {
@@ -172,7 +204,7 @@ class Generator {
     return out;
   }
 
-  void add(double at, ActionKind kind, int slot = -1, double seconds = 0) {
+  Action& add(double at, ActionKind kind, int slot = -1, double seconds = 0) {
     Action a;
     a.at = at;
     a.kind = kind;
@@ -180,6 +212,7 @@ class Generator {
     a.seconds = seconds;
     a.episode = next_id_;
     schedule_.actions.push_back(a);
+    return schedule_.actions.back();
   }
 
   void episode(FaultKind kind, double start, double end) {
@@ -286,6 +319,27 @@ class Generator {
         storm_free_ = end + 10;
         return true;
       }
+      case FaultKind::kPgNetwork:
+      case FaultKind::kBrokerNetwork: {
+        const Link link = kind == FaultKind::kPgNetwork ? Link::kPostgres : Link::kBroker;
+        double& free = link == Link::kPostgres ? pg_link_free_ : broker_link_free_;
+        if (t < free) return false;
+        const double end = t + rng_.uniform(5, 20);
+        if (!fits(end)) return false;
+        const auto fault = static_cast<NetworkFault>(rng_.below(kNetworkFaults));
+        const int amount =
+            fault == NetworkFault::kLatency ? 150 + 50 * static_cast<int>(rng_.below(6)) : 0;
+        for (const auto& [at, what] :
+             {std::pair{t, ActionKind::kNetworkFault}, std::pair{end, ActionKind::kNetworkHeal}}) {
+          Action& a = add(at, what);
+          a.link = link;
+          a.fault = fault;
+          a.amount = amount;
+        }
+        episode(kind, t, end);
+        free = end + 5;
+        return true;
+      }
     }
     return false;
   }
@@ -299,6 +353,8 @@ class Generator {
   double pg_up_at_ = 0;       // Postgres is up from then on
   double broker_free_ = 0;
   double storm_free_ = 0;
+  double pg_link_free_ = 0;
+  double broker_link_free_ = 0;
 };
 
 }  // namespace

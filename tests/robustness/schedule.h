@@ -23,9 +23,26 @@ enum class FaultKind {
   kKvLock,          // the kv table locked (ACCESS EXCLUSIVE) for 10 s
   kBrokerKill,      // kill -9 of the broker, restarted on its port and data after 0-8 s
   kRebalanceStorm,  // extra replicas joining and leaving every 1-4 s for 15-30 s
+  kPgNetwork,       // the replicas' link to Postgres faulted for 5-20 s (a NetworkFault)
+  kBrokerNetwork,   // the replicas' link to the broker faulted for 5-20 s (a NetworkFault)
 };
-inline constexpr int kFaultKinds = 7;
+inline constexpr int kFaultKinds = 9;
 const char* to_string(FaultKind kind);
+
+// What a network episode does to its link, through Toxiproxy.
+enum class NetworkFault {
+  kLatency,   // 150-400 ms more on every answer (jitter 50 ms)
+  kNarrow,    // 32 KB/s each way
+  kReset,     // every connection reset at once, new ones too
+  kCutAfter,  // each connection cut after 64 KB from the server: mid-fetch, mid-transaction
+  kHalfOpen,  // nothing goes through either way, nothing is closed
+  kRefused,   // every connection closed, new ones refused
+};
+inline constexpr int kNetworkFaults = 6;
+const char* to_string(NetworkFault fault);
+
+enum class Link { kPostgres, kBroker };
+const char* to_string(Link link);
 
 enum class ActionKind {
   kReplicaStart,  // start the slot's replica (once its previous process is gone)
@@ -39,6 +56,8 @@ enum class ActionKind {
   kBrokerStart,
   kStormBegin,  // markers around a storm's joins and leaves
   kStormEnd,
+  kNetworkFault,  // `fault` on `link` from now on
+  kNetworkHeal,   // the link healthy again
 };
 const char* to_string(ActionKind kind);
 
@@ -48,6 +67,11 @@ struct Action {
   int slot = -1;       // replica actions: the slot
   double seconds = 0;  // kKvLock: how long it is held
   int episode = 0;     // the episode it belongs to
+  // kNetworkFault, kNetworkHeal: the link and what happens to it; `amount`
+  // is the latency in ms for kLatency.
+  Link link = Link::kPostgres;
+  NetworkFault fault = NetworkFault::kLatency;
+  int amount = 0;
 
   std::string describe() const;  // "  37.20s  #12 replica_kill r1"
 };
@@ -87,7 +111,8 @@ std::string slot_name(const ScheduleSpec& spec, int slot);
 // generator draws from std::mt19937_64 with its own arithmetic, not from
 // library distributions). The first episodes are one of each kind, in a
 // random order, so that any run long enough for seven episodes sees every
-// kind; the rest are drawn by weight.
+// kind; the rest are drawn by weight. Adding a kind changes the schedules
+// of every seed (seeds of older runs replay on the commit they ran on).
 Schedule make_schedule(const ScheduleSpec& spec);
 
 }  // namespace kvstream::chaos

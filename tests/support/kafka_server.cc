@@ -47,12 +47,19 @@ void avoid_ephemeral_ports() {
   setenv("KVTEST_ENV_PORTS", ports.c_str(), 1);
 }
 
-KafkaServer::KafkaServer() {
+KafkaServer::KafkaServer() : KafkaServer(0, 0) {}
+
+KafkaServer::KafkaServer(uint16_t proxied_listen_port, uint16_t proxied_advertised_port) {
   char dir[] = "/tmp/kvstream-kafka-XXXXXX";
   if (mkdtemp(dir) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = dir;
+  std::map<std::string, std::string> env;
+  if (proxied_listen_port != 0 && proxied_advertised_port != 0) {
+    env["KVTEST_KAFKA_PROXIED"] =
+        std::to_string(proxied_listen_port) + ":" + std::to_string(proxied_advertised_port);
+  }
   try {
-    brokers_ = last_line(kafka_env("start"));
+    brokers_ = last_line(kafka_env("start", env));
   } catch (...) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
@@ -70,10 +77,11 @@ KafkaServer::~KafkaServer() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-std::string KafkaServer::kafka_env(const std::string& action) {
+std::string KafkaServer::kafka_env(const std::string& action,
+                                   const std::map<std::string, std::string>& env) {
   // kafka-env waits up to 60 s for a starting broker, and up to 30 s for a
   // stopping one; a Java start on a busy machine can take a while.
-  auto r = run_command({source_dir() + "/tests/env/kafka-env", action, dir_}, {},
+  auto r = run_command({source_dir() + "/tests/env/kafka-env", action, dir_}, env,
                        std::chrono::seconds(150));
   if (r.exit_code != 0) {
     throw std::runtime_error("kafka-env " + action + " " + dir_ + " exited " +

@@ -11,6 +11,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <map>
 #include <string>
 
 namespace kvstream::testing {
@@ -25,8 +27,13 @@ void avoid_ephemeral_ports();
 class KafkaServer {
  public:
   // Starts a broker in a new folder under /tmp. Throws std::runtime_error if
-  // it does not start.
+  // it does not start. With `proxied_listen_port` and `proxied_advertised_port`
+  // set (non-zero), the broker has a second listener on the first that
+  // advertises the second (kafka-env, KVTEST_KAFKA_PROXIED): a fault proxy
+  // on the advertised port that forwards to the listener carries all the
+  // traffic of the clients that bootstrap through it.
   KafkaServer();
+  KafkaServer(uint16_t proxied_listen_port, uint16_t proxied_advertised_port);
   ~KafkaServer();  // stops it (by its pid) and removes its folder
   KafkaServer(const KafkaServer&) = delete;
   KafkaServer& operator=(const KafkaServer&) = delete;
@@ -48,7 +55,8 @@ class KafkaServer {
   void start();
 
  private:
-  std::string kafka_env(const std::string& action);
+  std::string kafka_env(const std::string& action,
+                        const std::map<std::string, std::string>& env = {});
 
   std::string dir_;
   std::string brokers_;

@@ -10,6 +10,36 @@
 
 namespace kvstream::testing {
 
+namespace {
+
+struct UrlParts {
+  size_t host = 0, colon = 0, slash = 0;  // host start, the ':' before the port, the '/' after
+};
+
+UrlParts parse_pg_url(const std::string& url) {
+  UrlParts p;
+  const size_t at = url.find('@');
+  p.colon = url.find(':', at == std::string::npos ? url.find("//") + 2 : at);
+  p.slash = url.find('/', p.colon == std::string::npos ? 0 : p.colon);
+  if (at == std::string::npos || p.colon == std::string::npos || p.slash == std::string::npos) {
+    throw std::invalid_argument("not a postgresql://user@host:port/db URL: " + url);
+  }
+  p.host = at + 1;
+  return p;
+}
+
+}  // namespace
+
+std::string pg_url_host_port(const std::string& url) {
+  const UrlParts p = parse_pg_url(url);
+  return url.substr(p.host, p.slash - p.host);
+}
+
+std::string pg_url_with_port(const std::string& url, uint16_t port) {
+  const UrlParts p = parse_pg_url(url);
+  return url.substr(0, p.colon + 1) + std::to_string(port) + url.substr(p.slash);
+}
+
 Toxiproxy::Toxiproxy(const std::string& log_dir) {
   port_ = free_port();
   process_ = std::make_unique<ChildProcess>(

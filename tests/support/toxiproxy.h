@@ -18,6 +18,12 @@
 
 namespace kvstream::testing {
 
+// For a proxy in front of Postgres: the host:port of a URL of the form
+// postgresql://user@host:port/db, and the same URL with another port.
+// Throw std::invalid_argument for a URL of another form.
+std::string pg_url_host_port(const std::string& url);
+std::string pg_url_with_port(const std::string& url, uint16_t port);
+
 class Toxiproxy {
  public:
   // Starts the server (building it on first use); throws std::runtime_error
