@@ -61,6 +61,21 @@
 //    closed and destroyed in the state that asserts. The test catches a
 //    new member at the moment of 1. and kills the broker right then.
 //
+// 4. ReplicaRebalance.ACommitRefusedDuringARebalanceReachesKafkaWhenItEnds
+//    Finding 5 of docs/reliability.md, found by seed 3013527399 (the short
+//    run of scripts/test): a replica committed the position of a partition
+//    it kept through a rebalance with the generation it had before, the
+//    broker refused it (the group had moved to the next generation), no
+//    later record of the partition came, and the group's committed offset
+//    stayed behind the applied position for good. The window is the time
+//    between the broker's end of the join and the member's receipt of its
+//    JoinGroup answer; the test makes it seconds long: replica C reaches the
+//    broker through Toxiproxy, whose answers to C come 6 s late, while A and
+//    the joining B go straight. A load runs until B has joined; C applies
+//    its last records during the window and counts its refused commits
+//    (kvstream_kafka_commits_refused_total); with nothing published after
+//    that, every partition's committed offset must still reach its end.
+//
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -82,6 +97,7 @@
 #include "tests/support/replica.h"
 #include "tests/support/test_database.h"
 #include "tests/support/test_env.h"
+#include "tests/support/toxiproxy.h"
 #include "tests/support/wait.h"
 
 namespace kvstream::testing {
@@ -406,6 +422,154 @@ TEST(ReplicaRebalance, APartitionPausedWhenRevokedIsFetchedWhenAssignedAgain) {
                          << "\nA says: paused partitions " << gauge(a, "kvstream_paused_partitions")
                          << ", /readyz " << a.readyz() << "\n"
                          << a.log_tail(3000);
+  EXPECT_EQ(a.terminate(30s), 0) << a.log_tail();
+}
+
+TEST(ReplicaRebalance, ACommitRefusedDuringARebalanceReachesKafkaWhenItEnds) {
+  Toxiproxy proxy("/tmp");
+  const uint16_t listener = free_port();
+  const uint16_t proxied = proxy.add_proxy("broker", "127.0.0.1:" + std::to_string(listener));
+  KafkaServer kafka(listener, proxied);  // of this test's own: C reaches it through the proxy
+  const std::string topic = unique_name("refused_commit");
+  const std::string group = unique_name("refused_commit_group");
+  create_topic(kafka.brokers(), topic, 6);
+  create_topic(kafka.brokers(), topic + ".dlq", 1);
+  TestDatabase db;
+  ReplicaConfig config{kafka.brokers(), topic, group, db.url(), {}};
+  run_migrations(config);
+  auto config_for = [&](const std::string& client_id, const std::string& brokers) {
+    ReplicaConfig c = config;
+    c.brokers = brokers;
+    c.env = {{"KVSTREAM_KAFKA_SESSION_TIMEOUT_MS", "15000"},
+             {"KVSTREAM_KAFKA_HEARTBEAT_INTERVAL_MS", "1000"},
+             {"KVSTREAM_KAFKA_CLIENT_ID", client_id}};
+    return c;
+  };
+  auto applied = [&] {
+    try {
+      std::map<int32_t, int64_t> out = read_applied_offsets(db.url(), topic);
+      for (int32_t p = 0; p < 6; ++p) out.emplace(p, 0);
+      return out;
+    } catch (const std::exception&) {
+      return std::map<int32_t, int64_t>{};
+    }
+  };
+  auto committed = [&] {
+    try {
+      return committed_offsets(kafka.brokers(), group, topic);
+    } catch (const std::exception&) {
+      return std::map<int32_t, int64_t>{};
+    }
+  };
+  auto describe = [&](GroupDescription* g) {
+    try {
+      *g = describe_group(kafka.brokers(), group, topic);
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+  auto stable_with = [&](size_t members) {
+    GroupDescription g;
+    const bool ok = eventually(
+        [&] {
+          return describe(&g) && g.state == "Stable" && g.members.size() == members &&
+                 g.assigned().size() == 6;
+        },
+        90s, 250ms);
+    return ok ? std::string()
+              : "group not stable with " + std::to_string(members) + ": " + g.summary();
+  };
+
+  Oracle oracle;
+  EventPublisher publisher(kafka.brokers(), topic, oracle);
+  Replica a(config_for("kvtest-a", kafka.brokers()), "a");
+  ASSERT_TRUE(a.wait_ready(60s)) << a.log_tail();
+  Replica c(config_for("kvtest-c", "127.0.0.1:" + std::to_string(proxied)), "c");
+  ASSERT_TRUE(c.wait_ready(60s)) << c.log_tail();
+  ASSERT_EQ(stable_with(2), "");
+  {
+    LoadSpec spec;
+    spec.events = 1200;
+    spec.keys = 300;
+    publish_load(publisher, spec);
+    ASSERT_TRUE(publisher.flush(60s) && publisher.failures() == 0);
+  }
+  std::map<int32_t, int64_t> end = end_offsets(kafka.brokers(), topic);
+  ASSERT_TRUE(eventually([&] { return applied() == end && committed() == end; }, 60s))
+      << "applied" << show(applied()) << "\ncommitted" << show(committed()) << "\nend" << show(end);
+
+  // C's answers from the broker come 6 s late: C learns of a rebalance
+  // 6 s after it begins, and of its end (its JoinGroup answer) 6 s after
+  // the broker ended the join. A load runs until shortly after B has
+  // joined; C's last records reach it in between, and it commits them with
+  // the generation it had. Up to four attempts: when the last records
+  // reach C outside that window, nothing is refused (and nothing is wrong).
+  auto refused = [&] {
+    return std::max(0.0, metric_value(c.port(), "kvstream_kafka_commits_refused_total"));
+  };
+  std::unique_ptr<Replica> b;
+  bool caught = false;
+  for (int attempt = 0; attempt < 4 && !caught; ++attempt) {
+    if (b) {
+      ASSERT_EQ(b->terminate(30s), 0) << b->log_tail();
+      b.reset();
+      ASSERT_EQ(stable_with(2), "");
+    }
+    const double refused_before = refused();
+    proxy.add_toxic("broker", "late", "latency", "downstream", {{"latency", 6000}});
+    LoadSpec spec;
+    spec.events = 0;  // until stopped
+    spec.keys = 600;
+    spec.rate = 300;
+    spec.seed = 2 + static_cast<uint64_t>(attempt);
+    auto load = std::make_unique<BackgroundLoad>(publisher, spec);
+    std::this_thread::sleep_for(3s);
+    const std::string client = "kvtest-b" + std::to_string(attempt);
+    b = std::make_unique<Replica>(config_for(client, kafka.brokers()), client);
+    GroupDescription g;
+    const bool joined = eventually(
+        [&] {
+          if (!describe(&g)) return false;
+          for (const GroupMember& m : g.members) {
+            if (m.client_id == client) return true;
+          }
+          return false;
+        },
+        60s, 20ms);
+    // C hears of the rebalance up to a heartbeat and 6 s after B's join,
+    // and rejoins then, which ends the join; its records are as late as
+    // its answers. Those published until 2.5 s after B's join reach it
+    // after the join's end and before its JoinGroup answer.
+    std::this_thread::sleep_for(2500ms);
+    load->stop();
+    load.reset();
+    ASSERT_TRUE(joined) << "B did not join: " << g.summary() << "\n" << b->log_tail();
+    ASSERT_TRUE(publisher.flush(60s) && publisher.failures() == 0);
+    caught = eventually([&] { return refused() > refused_before; }, 25s, 100ms);
+    proxy.remove_toxic("broker", "late");
+    ASSERT_EQ(stable_with(3), "");
+    std::cout << "attempt " << attempt << ": C's commits refused: " << refused() - refused_before
+              << std::endl;
+  }
+  ASSERT_TRUE(caught) << "no commit of C was refused in four attempts\n" << c.log_tail();
+
+  // Nothing is published any more: every position applied reaches Kafka.
+  end = end_offsets(kafka.brokers(), topic);
+  EXPECT_TRUE(eventually([&] { return applied() == end; }, 60s))
+      << "applied" << show(applied()) << "\nend" << show(end);
+  std::map<int32_t, int64_t> now;
+  EXPECT_TRUE(eventually(
+      [&] {
+        now = committed();
+        return now == end;
+      },
+      30s, 250ms))
+      << "the group's committed offsets stayed behind the applied positions\ncommitted" << show(now)
+      << "\nend      " << show(end) << "\n"
+      << c.log_tail(3000);
+  EXPECT_EQ(b->terminate(30s), 0) << b->log_tail();
+  EXPECT_EQ(c.terminate(30s), 0) << c.log_tail();
   EXPECT_EQ(a.terminate(30s), 0) << a.log_tail();
 }
 
