@@ -27,6 +27,7 @@
 #include "tests/support/metrics_reader.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/process.h"
+#include "tests/support/small_disk.h"
 #include "tests/support/test_database.h"
 #include "tests/support/toxiproxy.h"
 
@@ -245,66 +246,15 @@ TEST_F(ApplyFaultTest, DatabaseOutageKeepsTheAssignmentAndResumes) {
   EXPECT_EQ(r.terminate(30s), 0) << r.log_tail();
 }
 
-// A folder on a small tmpfs of its own, for a Postgres tablespace that runs
-// out of space; root only (mount).
-class SmallDisk {
- public:
-  explicit SmallDisk(const std::string& size) {
-    char dir[] = "/tmp/kvstream-disk-XXXXXX";
-    if (mkdtemp(dir) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = dir;
-    const RunResult r =
-        run_command({"/bin/mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", dir_});
-    if (r.exit_code != 0) {
-      std::filesystem::remove(dir_);
-      throw std::runtime_error("mount tmpfs: " + r.out);
-    }
-    mounted_ = true;
-  }
-  ~SmallDisk() {
-    if (mounted_) run_command({"/bin/umount", dir_});
-    std::filesystem::remove_all(dir_);
-  }
-  SmallDisk(const SmallDisk&) = delete;
-  SmallDisk& operator=(const SmallDisk&) = delete;
-  const std::string& dir() const { return dir_; }
-  // Writes a file until the disk is full; returns its size.
-  size_t fill() {
-    std::ofstream out(dir_ + "/filler", std::ios::binary);
-    const std::string chunk(64 * 1024, 'x');
-    size_t written = 0;
-    while (out.write(chunk.data(), static_cast<std::streamsize>(chunk.size())) && out.flush()) {
-      written += chunk.size();
-    }
-    return written;
-  }
-  void free_space() { std::filesystem::remove(dir_ + "/filler"); }
-
- private:
-  std::string dir_;
-  bool mounted_ = false;
-};
-
 // Postgres runs out of disk space under the load (the kv table's tablespace
 // on a full tmpfs; the WAL keeps its own disk): the replica keeps running,
 // retries its batches and says why, commits nothing it did not apply, and
 // once space is back it applies everything: the table equals the oracle.
 TEST_F(ApplyFaultTest, DiskFullOnPostgresPausesTheApplyAndLosesNothing) {
-  if (geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs for Postgres needs root";
+  if (!SmallDisk::can_mount()) GTEST_SKIP() << "mounting a small tmpfs for Postgres needs root";
   SmallDisk disk("64m");
   PgServer pg;
-  const std::string name = unique_name("diskfull");
-  {
-    pqxx::connection admin(pg.server_url());
-    pqxx::nontransaction tx(admin);
-    const std::string data_dir = tx.exec1("SHOW data_directory")[0].as<std::string>();
-    struct stat st {};
-    ASSERT_EQ(::stat(data_dir.c_str(), &st), 0);
-    ASSERT_EQ(::chown(disk.dir().c_str(), st.st_uid, st.st_gid), 0);
-    tx.exec("CREATE TABLESPACE small LOCATION '" + disk.dir() + "'");
-    tx.exec("CREATE DATABASE " + name + " TABLESPACE small");
-  }
-  pg_url_ = with_database(pg.server_url(), name);
+  pg_url_ = pg.create_database(unique_name("diskfull"), &disk);
   run_migrations(config());
   install_audit(pg_url_);
   Replica& r = start_replica("r1");

@@ -32,6 +32,7 @@
 #include "tests/support/kv_table.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/replica.h"
+#include "tests/support/small_disk.h"
 #include "tests/support/toxiproxy.h"
 #include "tests/support/wait.h"
 
@@ -100,6 +101,7 @@ ScheduleSpec schedule_spec(const ChaosOptions& options) {
   spec.duration_s = options.minutes * 60;
   spec.core_replicas = options.core_replicas;
   spec.storm_replicas = options.storm_replicas;
+  spec.disk_full = testing::SmallDisk::can_mount();
   return spec;
 }
 
@@ -213,12 +215,21 @@ ChaosReport run_chaos(const ChaosOptions& options) {
            std::to_string(report.schedule.actions.size()) + " actions in " +
            fixed(options.minutes, 1) + " min; folder " + report.run_dir);
 
+  if (!report.schedule.spec.disk_full) {
+    log.line("no pg_disk_full episodes: mounting a tmpfs for the database needs root");
+  }
+
   std::vector<std::string> replica_logs;
   bool keep = options.keep_logs;
   try {
     log.line("starting Postgres, a Kafka broker and Toxiproxy of the run's own");
+    // The database on a disk of its own (a tmpfs; root only), which the
+    // pg_disk_full episodes fill; the WAL stays on the server's disk. It
+    // outlives the server, which holds its files open.
+    std::unique_ptr<testing::SmallDisk> disk;
+    if (report.schedule.spec.disk_full) disk = std::make_unique<testing::SmallDisk>("768m");
     PgServer pg;
-    const std::string db_url = pg.create_database("chaos");
+    const std::string db_url = pg.create_database("chaos", disk.get());
     // The replicas reach both servers through Toxiproxy (the network
     // episodes); the driver's own clients go straight to them. The broker
     // has a second listener for the proxy, which advertises the proxy.
@@ -257,7 +268,7 @@ ChaosReport run_chaos(const ChaosOptions& options) {
 
     ReplicaPool pool(base, report.schedule.spec, log);
     Workload workload(broker.brokers(), options, log);
-    Injector injector(broker, pg, db_url, proxy, pool, log, report);
+    Injector injector(broker, pg, db_url, proxy, disk.get(), pool, log, report);
     // Clients of the HTTP API on every replica, as long as the faults run.
     HttpClients http(
         kHttpClients, kHttpKeysPerClient, workload.oracle(), [&pool] { return pool.ports(); }, log);

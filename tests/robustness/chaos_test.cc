@@ -61,6 +61,7 @@ TEST(ChaosSchedule, ShortRunsHaveEveryKindAndConsistentActions) {
     for (int i = 0; i < spec.core_replicas; ++i) up[static_cast<size_t>(i)] = true;
     bool broker_up = true, pg_up = true, storm = false;
     bool faulted[2] = {false, false};  // by Link
+    bool disk_full = false;
     double last_broker_start = -100, lock_end = -1;
     for (const Action& a : s.actions) {
       ASSERT_GE(a.at, spec.warmup_s) << a.describe();
@@ -87,6 +88,7 @@ TEST(ChaosSchedule, ShortRunsHaveEveryKindAndConsistentActions) {
           break;
         case ActionKind::kPgStop:
           ASSERT_TRUE(pg_up) << a.describe();
+          ASSERT_FALSE(disk_full) << a.describe();
           ASSERT_GE(a.at, lock_end) << a.describe();
           pg_up = false;
           break;
@@ -118,6 +120,15 @@ TEST(ChaosSchedule, ShortRunsHaveEveryKindAndConsistentActions) {
           ASSERT_TRUE(faulted[static_cast<int>(a.link)]) << a.describe();
           faulted[static_cast<int>(a.link)] = false;
           break;
+        case ActionKind::kDiskFill:
+          ASSERT_TRUE(pg_up && !disk_full) << a.describe();
+          ASSERT_GE(a.at, lock_end) << a.describe();
+          disk_full = true;
+          break;
+        case ActionKind::kDiskFree:
+          ASSERT_TRUE(pg_up && disk_full) << a.describe();
+          disk_full = false;
+          break;
       }
       if (a.slot >= spec.core_replicas) {
         ASSERT_TRUE(storm || a.kind != ActionKind::kReplicaStart) << a.describe();
@@ -127,9 +138,25 @@ TEST(ChaosSchedule, ShortRunsHaveEveryKindAndConsistentActions) {
     EXPECT_TRUE(broker_up);
     EXPECT_TRUE(pg_up);
     EXPECT_FALSE(storm);
-    EXPECT_FALSE(faulted[0] || faulted[1]);
+    EXPECT_FALSE(faulted[0] || faulted[1] || disk_full);
     for (int i = 0; i < slots; ++i) {
       EXPECT_EQ(up[static_cast<size_t>(i)], i < spec.core_replicas) << "slot " << i;
+    }
+  }
+}
+
+// Without a disk of its own for the database (not root), no episode fills it.
+TEST(ChaosSchedule, NoDiskFullWithoutADiskToFill) {
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    ScheduleSpec spec;
+    spec.seed = seed;
+    spec.disk_full = false;
+    const Schedule s = make_schedule(spec);
+    EXPECT_EQ(s.episodes_by_kind().at(FaultKind::kPgDiskFull), 0) << "seed " << seed;
+    for (const auto& [kind, n] : s.episodes_by_kind()) {
+      if (kind != FaultKind::kPgDiskFull) {
+        EXPECT_GE(n, 1) << to_string(kind) << ", seed " << seed;
+      }
     }
   }
 }

@@ -13,11 +13,12 @@ namespace kvstream::chaos::detail {
 using namespace std::chrono_literals;
 
 Injector::Injector(KafkaServer& broker, PgServer& pg, std::string db_url, testing::Toxiproxy& proxy,
-                   ReplicaPool& pool, RunLog& log, ChaosReport& report)
+                   testing::SmallDisk* disk, ReplicaPool& pool, RunLog& log, ChaosReport& report)
     : broker_(broker),
       pg_(pg),
       db_url_(std::move(db_url)),
       proxy_(proxy),
+      disk_(disk),
       pool_(pool),
       log_(log),
       report_(report) {
@@ -131,6 +132,19 @@ std::string Injector::execute(const Action& a) {
         outcome = std::string("failed: ") + e.what();
       }
       break;
+    case ActionKind::kDiskFill:
+      if (disk_ == nullptr) {
+        effect = false;
+        outcome = "no disk of its own to fill";
+      } else {
+        outcome = "the database's disk filled (" + std::to_string(disk_->fill() >> 20) +
+                  " MiB were left)";
+      }
+      break;
+    case ActionKind::kDiskFree:
+      if (disk_ != nullptr) disk_->free_space();
+      outcome = "the database's disk has room again";
+      break;
   }
   if (effect && started_.insert(a.episode).second) {
     auto it = kinds_.find(a.episode);
@@ -140,6 +154,7 @@ std::string Injector::execute(const Action& a) {
 }
 
 void Injector::restore() {
+  if (disk_ != nullptr) disk_->free_space();
   for (Link link : {Link::kPostgres, Link::kBroker}) {
     try {
       heal_link(link);

@@ -16,6 +16,7 @@
 #include "tests/robustness/schedule.h"
 #include "tests/support/kafka_server.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/small_disk.h"
 #include "tests/support/toxiproxy.h"
 
 namespace kvstream::chaos::detail {
@@ -28,8 +29,10 @@ class Injector {
  public:
   // `proxy` carries the replicas' links: its proxy "postgres" to Postgres,
   // "broker" to the broker (the network episodes fault them).
+  // `disk`, the database's own disk (pg_disk_full), may be null when the
+  // schedule has no such episode.
   Injector(KafkaServer& broker, PgServer& pg, std::string db_url, testing::Toxiproxy& proxy,
-           ReplicaPool& pool, RunLog& log, ChaosReport& report);
+           testing::SmallDisk* disk, ReplicaPool& pool, RunLog& log, ChaosReport& report);
 
   ~Injector();
 
@@ -63,6 +66,7 @@ class Injector {
   PgServer& pg_;
   const std::string db_url_;
   testing::Toxiproxy& proxy_;
+  testing::SmallDisk* disk_;
   std::set<std::string> toxics_[2];  // by Link: the toxics in place
   bool disabled_[2] = {false, false};
   ReplicaPool& pool_;

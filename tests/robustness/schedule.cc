@@ -27,6 +27,8 @@ const char* to_string(FaultKind kind) {
       return "pg_network";
     case FaultKind::kBrokerNetwork:
       return "broker_network";
+    case FaultKind::kPgDiskFull:
+      return "pg_disk_full";
   }
   return "?";
 }
@@ -79,6 +81,10 @@ const char* to_string(ActionKind kind) {
       return "network_fault";
     case ActionKind::kNetworkHeal:
       return "network_heal";
+    case ActionKind::kDiskFill:
+      return "disk_fill";
+    case ActionKind::kDiskFree:
+      return "disk_free";
   }
   return "?";
 }
@@ -145,6 +151,7 @@ constexpr std::pair<FaultKind, int> kWeights[] = {
     {FaultKind::kReplicaKill, 24},   {FaultKind::kReplicaTerm, 14}, {FaultKind::kPgRestart, 9},
     {FaultKind::kPgTerminate, 12},   {FaultKind::kKvLock, 8},       {FaultKind::kBrokerKill, 9},
     {FaultKind::kRebalanceStorm, 8}, {FaultKind::kPgNetwork, 9},    {FaultKind::kBrokerNetwork, 9},
+    {FaultKind::kPgDiskFull, 7},
 };
 
 class Generator {
@@ -159,7 +166,9 @@ class Generator {
   Schedule run() {
     // Every kind once first, in a random order.
     std::vector<FaultKind> first;
-    for (int k = 0; k < kFaultKinds; ++k) first.push_back(static_cast<FaultKind>(k));
+    for (int k = 0; k < kFaultKinds; ++k) {
+      if (enabled(static_cast<FaultKind>(k))) first.push_back(static_cast<FaultKind>(k));
+    }
     for (size_t i = first.size(); i > 1; --i) std::swap(first[i - 1], first[rng_.below(i)]);
     std::set<FaultKind> unseen(first.begin(), first.end());
 
@@ -185,9 +194,14 @@ class Generator {
   }
 
  private:
+  bool enabled(FaultKind kind) const { return kind != FaultKind::kPgDiskFull || spec_.disk_full; }
+
   // Every kind once, drawn by weight without replacement.
   std::vector<FaultKind> weighted_order() {
-    std::vector<std::pair<FaultKind, int>> left(std::begin(kWeights), std::end(kWeights));
+    std::vector<std::pair<FaultKind, int>> left;
+    for (const auto& kw : kWeights) {
+      if (enabled(kw.first)) left.push_back(kw);
+    }
     std::vector<FaultKind> out;
     while (!left.empty()) {
       int total = 0;
@@ -338,6 +352,16 @@ class Generator {
         }
         episode(kind, t, end);
         free = end + 5;
+        return true;
+      }
+      case FaultKind::kPgDiskFull: {
+        if (!spec_.disk_full || t < pg_busy_until_) return false;
+        const double end = t + rng_.uniform(5, 15);
+        if (!fits(end)) return false;
+        add(t, ActionKind::kDiskFill);
+        add(end, ActionKind::kDiskFree);
+        episode(kind, t, end);
+        pg_busy_until_ = end + 2;
         return true;
       }
     }

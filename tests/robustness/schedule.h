@@ -25,8 +25,9 @@ enum class FaultKind {
   kRebalanceStorm,  // extra replicas joining and leaving every 1-4 s for 15-30 s
   kPgNetwork,       // the replicas' link to Postgres faulted for 5-20 s (a NetworkFault)
   kBrokerNetwork,   // the replicas' link to the broker faulted for 5-20 s (a NetworkFault)
+  kPgDiskFull,      // the database's disk full for 5-15 s (ScheduleSpec::disk_full)
 };
-inline constexpr int kFaultKinds = 9;
+inline constexpr int kFaultKinds = 10;
 const char* to_string(FaultKind kind);
 
 // What a network episode does to its link, through Toxiproxy.
@@ -58,6 +59,8 @@ enum class ActionKind {
   kStormEnd,
   kNetworkFault,  // `fault` on `link` from now on
   kNetworkHeal,   // the link healthy again
+  kDiskFill,      // a file takes every byte left on the database's disk
+  kDiskFree,      // and goes again
 };
 const char* to_string(ActionKind kind);
 
@@ -91,6 +94,9 @@ struct ScheduleSpec {
   double min_gap_s = 3;     // between the starts of two episodes
   double max_gap_s = 9;
   double kv_lock_s = 10;
+  // Whether the database lives on a disk of its own that can be filled
+  // (SmallDisk: root only); without it there are no kPgDiskFull episodes.
+  bool disk_full = true;
 };
 
 struct Schedule {

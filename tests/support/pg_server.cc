@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "tests/support/process.h"
+#include "tests/support/small_disk.h"
 #include "tests/support/test_database.h"
 #include "tests/support/test_env.h"
 
@@ -46,9 +47,16 @@ PgServer::~PgServer() {
   }
 }
 
-std::string PgServer::create_database(const std::string& name) {
+std::string PgServer::create_database(const std::string& name, const SmallDisk* disk) {
   pqxx::connection admin(url_);
-  pqxx::nontransaction(admin).exec("CREATE DATABASE " + name);
+  pqxx::nontransaction tx(admin);
+  if (disk == nullptr) {
+    tx.exec("CREATE DATABASE " + name);
+  } else {
+    disk->chown_like(tx.exec1("SHOW data_directory")[0].as<std::string>());
+    tx.exec("CREATE TABLESPACE " + name + "_space LOCATION " + tx.quote(disk->dir()));
+    tx.exec("CREATE DATABASE " + name + " TABLESPACE " + name + "_space");
+  }
   return with_database(url_, name);
 }
 

@@ -11,6 +11,8 @@
 
 namespace kvstream::testing {
 
+class SmallDisk;
+
 class PgServer {
  public:
   PgServer();   // throws std::runtime_error if the server does not start
@@ -19,8 +21,9 @@ class PgServer {
   PgServer& operator=(const PgServer&) = delete;
 
   const std::string& server_url() const { return url_; }
-  // Creates a database; returns its URL.
-  std::string create_database(const std::string& name);
+  // Creates a database; returns its URL. With `disk`, the database lives in
+  // a tablespace of its own on that disk (which can then be filled).
+  std::string create_database(const std::string& name, const SmallDisk* disk = nullptr);
 
   void stop();   // fast shutdown: open connections are cut
   void start();  // again, on the same port
