@@ -115,6 +115,13 @@ int run_consumer_cli(int argc, char** argv) {
       ->envname("KVSTREAM_HTTP_MAX_WAIT_MS")
       ->check(CLI::Range(0, 600000))
       ->capture_default_str();
+  int64_t http_publish_timeout_ms = s.api.publish_timeout.count();
+  app.add_option("--http-publish-timeout-ms", http_publish_timeout_ms,
+                 "A write without ?wait=applied that Kafka has not acknowledged by then is "
+                 "answered 504 not_yet_acknowledged (it may still be published)")
+      ->envname("KVSTREAM_HTTP_PUBLISH_TIMEOUT_MS")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
   app.add_option("--http-read-pool-size", s.read_pool_size,
                  "Postgres connections for cache misses (driven by the HTTP threads), and as many "
                  "connections and threads for listings, read-your-writes polls and publishing "
@@ -351,6 +358,7 @@ int run_consumer_cli(int argc, char** argv) {
   s.http.body_limit = s.limits.max_value_bytes;
   s.api.default_wait = std::chrono::milliseconds(http_default_wait_ms);
   s.api.max_wait = std::chrono::milliseconds(http_max_wait_ms);
+  s.api.publish_timeout = std::chrono::milliseconds(http_publish_timeout_ms);
   s.read_acquire_timeout = std::chrono::milliseconds(read_acquire_timeout_ms);
   s.api.breaker_open = std::chrono::milliseconds(breaker_open_ms);
   s.position_poll = std::chrono::milliseconds(position_poll_ms);

@@ -516,11 +516,11 @@ void Api::write(Request&& req, std::string key, bool wait_applied, std::chrono::
   std::string value = put ? std::move(req.body()) : std::string();
   const auto deadline = Clock::now() + wait;
   // The answer is given once, by what comes first: Kafka's acknowledgement
-  // (then, with wait=applied, the apply or the wait's end), a refusal, or,
-  // with wait=applied, the wait's end while Kafka has not acknowledged the
-  // event (a broker down or slow: librdkafka keeps trying for its message
-  // timeout, longer than any wait). Without wait=applied the answer is
-  // Kafka's. The callbacks are copyable: the reply is shared.
+  // (then, with wait=applied, the apply or the wait's end), a refusal, or
+  // the end of the wait (with wait=applied) or of the publish timeout
+  // (without) while Kafka has not acknowledged the event (a broker down or
+  // slow: librdkafka keeps trying for its message timeout, longer than
+  // either). The callbacks are copyable: the reply is shared.
   struct OnceReply {
     explicit OnceReply(Reply r) : reply(std::move(r)) {}
     bool claim() { return !claimed.exchange(true); }  // true for the first caller
@@ -529,20 +529,18 @@ void Api::write(Request&& req, std::string key, bool wait_applied, std::chrono::
   };
   auto shared = std::make_shared<OnceReply>(std::move(reply));
   LogFields fields = shared->reply.fields();
-  if (wait_applied) {
-    ctx_.waiter.at(deadline, [version, put, shared](bool) {
-      if (!shared->claim()) return;
-      LogScope scope(shared->reply.fields());
-      Response res =
-          error(status::gateway_timeout, "not_yet_acknowledged",
-                std::string("Kafka did not acknowledge the ") + (put ? "PUT" : "DELETE") +
-                    " within the wait; it may still be published: read the key to "
-                    "see, or send it again",
-                version);
-      res.set(beast_http::field::retry_after, "1");
-      shared->reply(std::move(res));
-    });
-  }
+  const auto unacknowledged_at = wait_applied ? deadline : Clock::now() + settings_.publish_timeout;
+  ctx_.waiter.at(unacknowledged_at, [version, put, wait_applied, shared](bool) {
+    if (!shared->claim()) return;
+    LogScope scope(shared->reply.fields());
+    Response res = error(status::gateway_timeout, "not_yet_acknowledged",
+                         std::string("Kafka did not acknowledge the ") + (put ? "PUT" : "DELETE") +
+                             (wait_applied ? " within the wait" : " within the publish timeout") +
+                             "; it may still be published: read the key to see, or send it again",
+                         version);
+    res.set(beast_http::field::retry_after, "1");
+    shared->reply(std::move(res));
+  });
   producer::DeliveryCallback delivered = [this, version, put, wait_applied, deadline,
                                           shared](const producer::Delivery& d) {
     LogScope scope(shared->reply.fields());

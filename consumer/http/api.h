@@ -64,6 +64,11 @@ struct ApiSettings {
   // given, and the most a client may ask for.
   std::chrono::milliseconds default_wait{5000};
   std::chrono::milliseconds max_wait{30000};
+  // A write without ?wait=applied that Kafka has not acknowledged by then
+  // (a broker down or unreachable: librdkafka keeps trying for its message
+  // timeout, minutes) is answered 504 not_yet_acknowledged; it may still be
+  // published.
+  std::chrono::milliseconds publish_timeout{10000};
   // Pages of GET /v1/kv.
   size_t list_default_limit = 100;
   size_t list_max_limit = 1000;

@@ -584,6 +584,31 @@ TEST_F(ApiTest, AWriteKafkaDoesNotAcknowledgeWithinTheWaitIs504NotYetAcknowledge
   EXPECT_EQ(publisher.deliver_held(), 1U);
 }
 
+// A broker down: without wait=applied the request is answered at the
+// publish timeout, not after librdkafka's message timeout (minutes).
+TEST_F(ApiTest, AWriteWithoutWaitKafkaDoesNotAcknowledgeIs504AtThePublishTimeout) {
+  settings.publish_timeout = std::chrono::milliseconds(100);
+  publisher.hold(true);
+  auto answer = start(verb::put, "/v1/kv/k", "v");
+  Response res = wait(std::move(answer));
+  EXPECT_EQ(res.result(), status::gateway_timeout);
+  EXPECT_EQ(reason(res), "not_yet_acknowledged");
+  EXPECT_EQ(header(res, beast_http::field::retry_after), "1");
+  EXPECT_EQ(header(res, "X-KV-Position"), "(absent)");
+  EXPECT_EQ(publisher.deliver_held(), 1U);
+}
+
+// Acknowledged before the publish timeout: 202 with its position.
+TEST_F(ApiTest, AWriteWithoutWaitAcknowledgedInTimeIs202) {
+  settings.publish_timeout = std::chrono::milliseconds(60000);
+  publisher.hold(true);
+  auto answer = start(verb::put, "/v1/kv/k", "v");
+  EXPECT_EQ(publisher.deliver_held(), 1U);
+  Response res = wait(std::move(answer));
+  EXPECT_EQ(res.result(), status::accepted);
+  EXPECT_NE(header(res, "X-KV-Position"), "(absent)");
+}
+
 // --- guards ---------------------------------------------------------------
 
 TEST_F(ApiTest, BearerTokensProtectReadsAndWritesSeparatelyButNotProbes) {
