@@ -12,6 +12,7 @@ PositionWaiter::PositionWaiter(const view::ReplicaStatus& view, DbPositions db,
                                std::chrono::milliseconds db_interval)
     : view_(view), db_(std::move(db)), db_interval_(db_interval) {
   thread_ = std::thread([this] { run(); });
+  poller_ = std::thread([this] { poll_loop(); });
 }
 
 PositionWaiter::~PositionWaiter() { stop(); }
@@ -27,7 +28,11 @@ void PositionWaiter::stop() {
     deadlines.swap(deadlines_);
   }
   wake_.notify_all();
+  poll_wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // A poll in progress ends first (at most the statement timeout and a
+  // grace, for a database that does not answer).
+  if (poller_.joinable()) poller_.join();
   for (auto& w : failed) w.done(false);
   for (auto& [at, done] : deadlines) done(false);
 }
@@ -102,7 +107,7 @@ void PositionWaiter::run() {
       wake_.wait(lock, [&] { return stopping_ || !waiters_.empty() || !deadlines_.empty(); });
       continue;
     }
-    auto wake_at = waiters_.empty() ? Clock::time_point::max() : next_db_poll_;
+    auto wake_at = waiters_.empty() || polling_ ? Clock::time_point::max() : next_db_poll_;
     for (const auto& w : waiters_) wake_at = std::min(wake_at, w.deadline);
     if (!deadlines_.empty()) wake_at = std::min(wake_at, deadlines_.begin()->first);
     wake_.wait_until(lock, wake_at, [&] { return stopping_ || changed_; });
@@ -122,31 +127,19 @@ void PositionWaiter::run() {
       if (stopping_) break;
     }
     if (waiters_.empty()) continue;
-    // Poll the database only for partitions this replica does not own.
-    if (now >= next_db_poll_) {
+    // Poll the database only for partitions this replica does not own, on
+    // the poller's thread; its end wakes this one (changed_).
+    if (now >= next_db_poll_ && !polling_) {
       const auto local = view_.applied();
       bool remote = false;
       for (const auto& w : waiters_) {
         for (const Position& p : w.positions) remote = remote || local.count(p.partition) == 0;
       }
+      next_db_poll_ = Clock::time_point::max();
       if (remote) {
-        next_db_poll_ = now + db_interval_;
-        lock.unlock();
-        std::map<int32_t, int64_t> polled;
-        bool ok = true;
-        try {
-          polled = db_();
-        } catch (const Error& e) {
-          ok = false;
-          spdlog::debug("read-your-writes: applied positions unreadable: {}", e.what());
-        }
-        lock.lock();
-        if (ok) {
-          for (const auto& [p, o] : polled) from_db_[p] = std::max(from_db_[p], o);
-        }
-        if (stopping_) break;
-      } else {
-        next_db_poll_ = Clock::time_point::max();
+        polling_ = true;
+        poll_wanted_ = true;
+        poll_wake_.notify_one();
       }
     }
 
@@ -165,8 +158,8 @@ void PositionWaiter::run() {
       return false;
     });
     waiters_.erase(keep, waiters_.end());
-    if (next_db_poll_ == Clock::time_point::max() && !waiters_.empty()) {
-      // Someone may now wait on a remote partition: poll on the next round.
+    if (next_db_poll_ == Clock::time_point::max() && !polling_ && !waiters_.empty()) {
+      // Someone may wait on a remote partition: poll again after the interval.
       next_db_poll_ = checked_at + db_interval_;
     }
     if (!finished.empty()) {
@@ -174,6 +167,31 @@ void PositionWaiter::run() {
       for (auto& [done, applied] : finished) done(applied);
       lock.lock();
     }
+  }
+}
+
+void PositionWaiter::poll_loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    poll_wake_.wait(lock, [&] { return stopping_ || poll_wanted_; });
+    if (stopping_) return;
+    poll_wanted_ = false;
+    lock.unlock();
+    std::map<int32_t, int64_t> polled;
+    bool ok = true;
+    try {
+      polled = db_();
+    } catch (const Error& e) {
+      ok = false;
+      spdlog::debug("read-your-writes: applied positions unreadable: {}", e.what());
+    }
+    lock.lock();
+    if (ok) {
+      for (const auto& [p, o] : polled) from_db_[p] = std::max(from_db_[p], o);
+    }
+    polling_ = false;
+    changed_ = true;
+    wake_.notify_all();
   }
 }
 

@@ -13,10 +13,14 @@
 // could be served the cache's older row (finding 16, docs/reliability.md).
 //
 // One thread serves every waiter: it wakes on notify(), at the next deadline
-// and at the next database poll, and calls each waiter's callback exactly
+// and when a database poll ends, and calls each waiter's callback exactly
 // once, with true when all its positions are applied, false when its
 // deadline passed first (or on stop()). Callbacks run on that thread (or on
-// the caller's, when already applied) and must not block.
+// the caller's, when already applied) and must not block. A second thread
+// runs the database polls, so that a database that is slow or does not
+// answer (a half-open link holds a poll up to the statement timeout and a
+// grace) never delays a deadline or a local apply (finding 17,
+// docs/reliability.md).
 //
 // Thread-safe.
 #pragma once
@@ -76,6 +80,7 @@ class PositionWaiter {
   };
 
   void run();
+  void poll_loop();  // the database polls' thread
   bool satisfied(const std::vector<Position>& positions,
                  const std::map<int32_t, int64_t>& next) const;
   // The local view merged with the last database poll (mu_ held).
@@ -93,9 +98,13 @@ class PositionWaiter {
   std::multimap<Clock::time_point, Done> deadlines_;  // guarded by mu_
   std::map<int32_t, int64_t> from_db_;                // guarded by mu_
   Clock::time_point next_db_poll_{};                  // guarded by mu_
-  bool changed_ = false;                              // guarded by mu_
-  bool stopping_ = false;                             // guarded by mu_
+  bool polling_ = false;      // a poll asked for and not yet ended; guarded by mu_
+  bool poll_wanted_ = false;  // poll_loop's signal; guarded by mu_
+  std::condition_variable poll_wake_;
+  bool changed_ = false;   // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
   std::thread thread_;
+  std::thread poller_;
 };
 
 }  // namespace kvstream::http

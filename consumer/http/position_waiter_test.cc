@@ -5,7 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <functional>
 #include <future>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "common/error.h"
@@ -45,6 +49,68 @@ struct Fixture {
     return f;
   }
 };
+
+// A database poll that does not return (a half-open link holds it up to
+// the statement timeout and a grace) must not hold back deadlines or local
+// applies: the soak of 4a2de86 saw a PUT's 504 come after 19.7 s instead of
+// 3 s (finding 17).
+TEST(PositionWaiter, ADatabasePollThatHangsDelaysNoDeadlineAndNoLocalApply) {
+  view::ReplicaStatus view;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, released = false;
+  PositionWaiter waiter{view,
+                        [&] {
+                          std::unique_lock<std::mutex> lock(mu);
+                          entered = true;
+                          cv.notify_all();
+                          cv.wait(lock, [&] { return released; });
+                          return std::map<int32_t, int64_t>{};
+                        },
+                        1ms};
+  view.set_listener([&] { waiter.notify(); });
+  auto release = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+    cv.notify_all();
+  };
+  struct Releaser {
+    std::function<void()> f;
+    ~Releaser() { f(); }
+  } releaser{release};
+
+  // A wait on another replica's partition starts a poll, which hangs.
+  auto remote = std::make_shared<std::promise<bool>>();
+  auto remote_done = remote->get_future();
+  waiter.wait({{7, 10}}, Clock::now() + 60s, [remote](bool a) { remote->set_value(a); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return entered; })) << "no poll started";
+  }
+  // Meanwhile a deadline and a local apply are answered.
+  auto deadline = std::make_shared<std::promise<bool>>();
+  auto deadline_done = deadline->get_future();
+  waiter.at(Clock::now() + 20ms, [deadline](bool a) { deadline->set_value(a); });
+  ASSERT_EQ(deadline_done.wait_for(10s), std::future_status::ready)
+      << "the deadline waited for the database poll";
+  EXPECT_FALSE(deadline_done.get());
+  view.set_assigned(2, 0);
+  auto local = std::make_shared<std::promise<bool>>();
+  auto local_done = local->get_future();
+  waiter.wait({{2, 4}}, Clock::now() + 60s, [local](bool a) { local->set_value(a); });
+  view.set_applied(2, 5);
+  ASSERT_EQ(local_done.wait_for(10s), std::future_status::ready)
+      << "the local apply waited for the database poll";
+  EXPECT_TRUE(local_done.get());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_FALSE(released);  // all of it while the poll hung
+  }
+  EXPECT_EQ(remote_done.wait_for(0s), std::future_status::timeout);
+  release();
+  waiter.stop();
+  EXPECT_FALSE(remote_done.get());
+}
 
 TEST(PositionWaiter, AnAppliedPositionAnswersAtOnce) {
   Fixture f;
