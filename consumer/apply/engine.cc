@@ -93,6 +93,11 @@ void ApplyEngine::revoke(const std::vector<int32_t>& partitions, Clock::time_poi
     recycle_all(dropped);
     set_memory(it->second, 0, 0);
     partitions_.erase(it);
+    // A fence that came back while the revoke waited concerns the next
+    // owner: the service must not move the view's position of a partition
+    // that is no longer ours (it would be listed as owned again, and reads
+    // at its positions would wait on this replica's stale position).
+    progress_.fenced.erase(id);
     view_.set_revoked(id);
   }
 }
