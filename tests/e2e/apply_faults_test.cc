@@ -37,16 +37,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-std::optional<GroupDescription> try_describe(const std::string& brokers, const std::string& group,
-                                             const std::string& topic) {
-  try {
-    return describe_group(brokers, group, topic);
-  } catch (const std::exception& e) {
-    std::cout << "describe group: " << e.what() << std::endl;
-    return std::nullopt;
-  }
-}
-
 const GroupMember* member_with_client(const GroupDescription& g, const std::string& client_id) {
   for (const auto& m : g.members) {
     if (m.client_id == client_id) return &m;

@@ -462,12 +462,9 @@ TEST(ReplicaRebalance, ACommitRefusedDuringARebalanceReachesKafkaWhenItEnds) {
     }
   };
   auto describe = [&](GroupDescription* g) {
-    try {
-      *g = describe_group(kafka.brokers(), group, topic);
-      return true;
-    } catch (const std::exception&) {
-      return false;
-    }
+    auto d = try_describe(kafka.brokers(), group, topic);
+    if (d) *g = std::move(*d);
+    return d.has_value();
   };
   auto stable_with = [&](size_t members) {
     GroupDescription g;

@@ -1,6 +1,7 @@
 #include "tests/support/group.h"
 
 #include <algorithm>
+#include <iostream>
 #include <stdexcept>
 
 #include "common/kafka_handles.h"
@@ -100,6 +101,16 @@ void commit_group_offsets(const std::string& brokers, const std::string& group,
   const auto e = rd_kafka_commit(rk.get(), list.get(), 0 /* sync */);
   rd_kafka_consumer_close(rk.get());
   if (e) throw std::runtime_error(std::string("committing offsets: ") + rd_kafka_err2str(e));
+}
+
+std::optional<GroupDescription> try_describe(const std::string& brokers, const std::string& group,
+                                             const std::string& topic) {
+  try {
+    return describe_group(brokers, group, topic);
+  } catch (const std::exception& e) {
+    std::cout << "describe group: " << e.what() << std::endl;
+    return std::nullopt;
+  }
 }
 
 }  // namespace kvstream::testing

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ struct GroupDescription {
 // Throws std::runtime_error if the broker does not answer within 15 s.
 GroupDescription describe_group(const std::string& brokers, const std::string& group,
                                 const std::string& topic);
+// describe_group(), or nothing when the broker does not answer (the error is
+// printed): for waits that ask again.
+std::optional<GroupDescription> try_describe(const std::string& brokers, const std::string& group,
+                                             const std::string& topic);
 
 // Sets the group's committed offsets of `topic` as an operator's tool would
 // (the group must have no members). Throws std::runtime_error.
