@@ -330,7 +330,7 @@ void ConsumerService::handle_message(const rd_kafka_message_t& msg) {
     dead_letter(record.to_record(), *why);
     return;
   }
-  if (spdlog::should_log(spdlog::level::debug)) {
+  if (log_records_) {
     LogScope scope(LogFields::record(event.position.partition, event.position.offset,
                                      std::string(schema::trace_id_of(event.traceparent))));
     spdlog::debug("received {} of {} ({} bytes)", event.op == schema::Op::kPut ? "PUT" : "DELETE",
@@ -442,6 +442,7 @@ void ConsumerService::poll_loop() {
       // Block until a record arrives, a batch finishes (the workers wake
       // the poll) or a deadline is due; then take what the fetcher already
       // has, and submit at once what is ready.
+      log_records_ = spdlog::should_log(spdlog::level::debug);
       for (int i = 0; i < kDrainRecords; ++i) {
         kafka::MessagePtr msg =
             source_->poll(i == 0 ? poll_wait(Clock::now()) : std::chrono::milliseconds(0));

@@ -163,6 +163,9 @@ class ConsumerService : public source::KafkaSource::Listener {
   std::set<int32_t> paused_;             // by the engine (a failed batch, backlog)
   std::map<int32_t, int64_t> dlq_held_;  // partition -> offset whose dead letter is on its way
   std::vector<schema::HeaderView> header_views_;  // storage for a record's header views
+  // Whether each record is logged (debug), read once per drain of the
+  // source rather than once per record.
+  bool log_records_ = false;
   std::chrono::steady_clock::time_point next_ping_{};
   std::chrono::steady_clock::time_point next_commit_{};
   std::map<int32_t, int64_t> unsent_commits_;  // applied positions not yet sent to Kafka
