@@ -51,8 +51,11 @@ KafkaSource::KafkaSource(SourceSettings settings, Listener& listener)
   // where responses of 1 MiB halved the rate, and a queue bound below a
   // response stalls fetching for up to a second (librdkafka 2.0 looks again
   // only after that), so the bound is two responses: 16 MiB of records.
-  // Each queued record costs librdkafka about 650 bytes besides its bytes,
-  // which is most of a catching-up replica's memory (docs/benchmarks.md).
+  // On small records librdkafka's count bound (queued.min.messages, 100,000
+  // records) binds first; either way the queue must hold about a second of
+  // records, or fetching stalls once a second. Its bookkeeping for each
+  // queued record is most of a catching-up replica's memory
+  // (docs/benchmarks.md, 2026-12-07T1930Z).
   kafka::set_conf(conf.get(), "fetch.max.bytes", "8388608");
   kafka::set_conf(conf.get(), "queued.max.messages.kbytes", "16384");
   // Small requests (commits, heartbeats) go out at once.
