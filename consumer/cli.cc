@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "common/logging.h"
 #include "dlq/command.h"
+#include "rebuild/rebuild.h"
 #include "schema/migrations.h"
 #include "service.h"
 
@@ -306,6 +307,31 @@ int run_consumer_cli(int argc, char** argv) {
   check->fallthrough();
   dlq::DlqCommands dlq;
   dlq::add_dlq_commands(app, dlq);
+  rebuild::RebuildSettings rebuild_settings;
+  int64_t switch_timeout_ms = rebuild_settings.switch_timeout.count();
+  auto* rebuild = app.add_subcommand(
+      "rebuild",
+      "Build the view again from the topic into a schema beside the served one (same database) "
+      "while the replicas keep serving theirs, with progress on stderr; verify it against the "
+      "served view; with --switch, move it in place of the served tables in one transaction. "
+      "Refuses when records it would need were deleted from the topic, naming the partitions. "
+      "A second run resumes. Exit 0 when built (and switched), 1 when refused or the views "
+      "differ, 2 for bad settings or a server that cannot be reached (docs/operations.md, "
+      "\"Rebuilding the view\").");
+  rebuild->fallthrough();
+  rebuild->add_option("--schema", rebuild_settings.schema, "Schema the view is built in")
+      ->capture_default_str();
+  rebuild->add_flag("--switch", rebuild_settings.switch_view,
+                    "Once built and verified, move the rebuilt tables in place of the served "
+                    "ones (the served ones are kept in a schema kvstream_replaced_<time>)");
+  rebuild->add_flag("--accept-differences", rebuild_settings.accept_differences,
+                    "Switch even when the rebuilt view differs from the served one (when the "
+                    "served one is known to be wrong)");
+  rebuild
+      ->add_option("--switch-timeout-ms", switch_timeout_ms,
+                   "Longest the served tables stay locked in a switch attempt")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
 
   try {
     read_env_files(app);
@@ -400,6 +426,21 @@ int run_consumer_cli(int argc, char** argv) {
   if (check->parsed()) {
     pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);  // one-shot, changes nothing
     return run_check_command(s);
+  }
+
+  if (rebuild->parsed()) {
+    // A one-shot command: SIGINT and SIGTERM stop it at once; its positions
+    // are committed with its rows, and a second run resumes from them.
+    pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+    rebuild_settings.kafka = s.source.kafka;
+    rebuild_settings.pg = s.pg;
+    rebuild_settings.limits = s.limits;
+    rebuild_settings.batch = s.batch;
+    rebuild_settings.apply_workers = s.apply_workers;
+    rebuild_settings.switch_timeout = std::chrono::milliseconds(switch_timeout_ms);
+    rebuild_settings.binary = "kvstream-consumer " KVSTREAM_VERSION;
+    const rebuild::RebuildIo io{std::cout, std::cerr, isatty(STDERR_FILENO) == 1};
+    return rebuild::run_rebuild(rebuild_settings, io);
   }
 
   if (dlq.dlq->parsed()) {

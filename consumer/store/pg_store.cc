@@ -105,6 +105,9 @@ std::unique_ptr<pqxx::connection> connect(const PgSettings& settings,
     tx.exec("SET idle_in_transaction_session_timeout = " +
             std::to_string(settings.statement_timeout.count()));
     tx.exec("SET application_name = " + tx.quote(application_name));
+    if (!settings.schema.empty()) {
+      tx.exec("SET search_path TO " + tx.quote_name(settings.schema));
+    }
     if (deadline.fired()) throw pqxx::broken_connection("no answer within the deadline");
     return c;
   } catch (...) {

@@ -46,6 +46,10 @@ std::string with_connect_timeout(const std::string& url, std::chrono::millisecon
 struct PgSettings {
   std::string url;  // libpq connection URI
   std::chrono::milliseconds statement_timeout{10000};
+  // The schema kvstream's tables are in, when not the connection's default
+  // (its search_path): every connection then uses this one alone. Used by
+  // `kvstream-consumer rebuild` to build a view beside the one served.
+  std::string schema = {};
 };
 
 // A batch's events as the four columns of kvstream's batch statements,
