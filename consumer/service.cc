@@ -21,6 +21,7 @@ constexpr auto kMaxPollWait = std::chrono::milliseconds(100);
 constexpr int kDrainRecords = 2000;
 constexpr auto kPingInterval = std::chrono::seconds(5);
 constexpr auto kLagInterval = std::chrono::seconds(1);
+constexpr auto kListenInterval = std::chrono::milliseconds(200);
 // Kafka offset commits are for lag monitoring and tools (the database holds
 // the positions): the applied positions go to Kafka at most this often, and
 // at once on a revoke or shutdown.
@@ -76,6 +77,7 @@ void ConsumerService::start() {
     cache = std::make_unique<cache::ViewCache>(options);
   }
   offsets_store_ = std::make_unique<store::PgStore>(settings_.pg);
+  if (cache) view_switches_ = std::make_unique<store::PgListener>(settings_.pg, "kvstream_view");
   // The cached view exists before any batch commits (the source subscribes
   // last); without a cache the workers have nothing to call.
   apply::ApplyWorkers::CommitHook after_commit;
@@ -322,6 +324,37 @@ void ConsumerService::settle_dead_letters() {
   metrics_.set_dead_letter_stalled(dead_letters_->stalled());
 }
 
+void ConsumerService::watch_view_switches() {
+  store::PgListener::Received r;
+  try {
+    r = view_switches_->poll();
+  } catch (const Error& e) {
+    if (listening_) spdlog::warn("cannot listen for view switches: {}", e.what());
+    listening_ = false;
+    return;
+  }
+  const bool missed = r.restarted && listening_was_started_;
+  listening_ = true;
+  listening_was_started_ = true;
+  if (r.payloads.empty() && !missed) return;
+  // The tables were replaced (or may have been): what is cached came from
+  // the old ones. Each partition's entries are forgotten; reads from now on
+  // go to the new tables, and a fill begun before is refused.
+  const std::vector<int32_t> owned = source_->assignment();
+  for (int32_t p : owned) cached_view_->fence(p);
+  if (!r.payloads.empty()) {
+    spdlog::info(
+        "the view was switched (rebuild, schema {}); the cache of {} partition(s) is "
+        "forgotten",
+        r.payloads.back(), owned.size());
+  } else {
+    spdlog::info(
+        "listening for view switches again after an outage; the cache of {} "
+        "partition(s) is forgotten in case one was missed",
+        owned.size());
+  }
+}
+
 void ConsumerService::handle_message(const rd_kafka_message_t& msg) {
   const schema::RecordView record = source::view_of(&msg, header_views_);
   schema::Event event = engine_->take_spare();
@@ -456,6 +489,10 @@ void ConsumerService::poll_loop() {
       if (now >= next_lag_) {
         next_lag_ = now + kLagInterval;
         update_lag();
+      }
+      if (view_switches_ && now >= next_listen_) {
+        next_listen_ = now + kListenInterval;
+        watch_view_switches();
       }
       if (engine_->idle() && now >= next_ping_) {
         next_ping_ = now + kPingInterval;

@@ -42,6 +42,7 @@
 #include "source/kafka_record.h"
 #include "source/kafka_source.h"
 #include "store/pg_async_reader.h"
+#include "store/pg_listener.h"
 #include "store/pg_migrate.h"
 #include "store/pg_reader.h"
 #include "store/pg_store.h"
@@ -108,6 +109,7 @@ class ConsumerService : public source::KafkaSource::Listener {
 
  private:
   void poll_loop();
+  void watch_view_switches();
   void handle_message(const rd_kafka_message_t& msg);
   // How long the next poll may block.
   std::chrono::milliseconds poll_wait(std::chrono::steady_clock::time_point now) const;
@@ -170,6 +172,14 @@ class ConsumerService : public source::KafkaSource::Listener {
   std::chrono::steady_clock::time_point next_commit_{};
   std::map<int32_t, int64_t> unsent_commits_;  // applied positions not yet sent to Kafka
   std::chrono::steady_clock::time_point next_lag_{};
+  // `kvstream-consumer rebuild --switch` replaces the tables under the
+  // replica and notifies kvstream_view: the cached rows are forgotten (also
+  // when listening starts again after an outage, which may have hidden a
+  // notification). Polled by the poll thread; null without a cache.
+  std::unique_ptr<store::PgListener> view_switches_;
+  std::chrono::steady_clock::time_point next_listen_{};
+  bool listening_ = false;              // the last poll of view_switches_ succeeded
+  bool listening_was_started_ = false;  // one ever did
   // Per partition: an end offset seen below the applied position that the
   // broker contradicted (a stale figure from an earlier ownership), so it
   // is not asked about again.

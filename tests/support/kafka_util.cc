@@ -57,6 +57,30 @@ void delete_topic(const std::string& brokers, const std::string& topic) {
                            " still shows in the metadata 30 s after its deletion");
 }
 
+void delete_records(const std::string& brokers, const std::string& topic, int32_t partition,
+                    int64_t before) {
+  kafka::HandlePtr rk = make_handle(RD_KAFKA_PRODUCER, brokers);
+  kafka::QueuePtr queue(rd_kafka_queue_new(rk.get()));
+  kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = before;
+  rd_kafka_DeleteRecords_t* del = rd_kafka_DeleteRecords_new(list.get());
+  rd_kafka_DeleteRecords(rk.get(), &del, 1, nullptr, queue.get());
+  rd_kafka_DeleteRecords_destroy(del);
+  kafka::EventPtr ev(rd_kafka_queue_poll(queue.get(), 30000));
+  const std::string what = "deleting records of " + topic + "/" + std::to_string(partition);
+  if (!ev) throw std::runtime_error(what + ": no answer within 30 s");
+  if (const auto e = rd_kafka_event_error(ev.get())) {
+    throw std::runtime_error(what + ": " + rd_kafka_err2str(e));
+  }
+  const rd_kafka_topic_partition_list_t* done =
+      rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev.get()));
+  for (int i = 0; done != nullptr && i < done->cnt; ++i) {
+    if (done->elems[i].err) {
+      throw std::runtime_error(what + ": " + rd_kafka_err2str(done->elems[i].err));
+    }
+  }
+}
+
 std::map<int32_t, int64_t> committed_offsets(const std::string& brokers, const std::string& group,
                                              const std::string& topic) {
   kafka::HandlePtr rk = make_handle(RD_KAFKA_CONSUMER, brokers, group);

@@ -23,6 +23,12 @@ using kafka::set_topic_config;
 // Throws std::runtime_error.
 void delete_topic(const std::string& brokers, const std::string& topic);
 
+// Deletes the records of `topic`'s `partition` below `before` (Kafka's
+// DeleteRecords: the partition's log then starts at `before`), as retention
+// would. Throws std::runtime_error.
+void delete_records(const std::string& brokers, const std::string& topic, int32_t partition,
+                    int64_t before);
+
 // The offsets `group` has committed for `topic` (partition -> offset;
 // partitions without a commit are absent).
 std::map<int32_t, int64_t> committed_offsets(const std::string& brokers, const std::string& group,
