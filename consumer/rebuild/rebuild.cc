@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <ctime>
 #include <memory>
 #include <optional>
@@ -565,7 +566,7 @@ std::string progress_line(int64_t done, int64_t total, double per_second) {
                   thousands(static_cast<int64_t>(per_second)));
   if (done < total && per_second > 0) {
     line += fmt::format(", about {} s left",
-                        static_cast<int64_t>(static_cast<double>(total - done) / per_second + 0.5));
+                        std::llround(static_cast<double>(total - done) / per_second));
   }
   return line;
 }
