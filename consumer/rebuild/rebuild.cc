@@ -337,8 +337,8 @@ std::string replaced_schema_name() {
 enum class SwitchResult { kSwitched, kLockBusy, kBehind };
 
 // Step 4 of rebuild.h. On kLockBusy or kBehind nothing changed.
-SwitchResult try_switch(const RebuildSettings& settings, Builder& builder,
-                        const std::string& served, const std::string& replaced,
+SwitchResult try_switch(const RebuildSettings& settings, Builder& builder, rd_kafka_t* admin,
+                        int32_t partitions, const std::string& served, const std::string& replaced,
                         const RebuildIo& io) {
   auto conn = store::connect(settings.pg, "kvstream-rebuild");
   pqxx::work tx(*conn);
@@ -354,12 +354,32 @@ SwitchResult try_switch(const RebuildSettings& settings, Builder& builder,
     if (e.sqlstate() == "55P03") return SwitchResult::kLockBusy;  // lock_not_available
     throw;
   }
+  // The served positions, as far as the topic has them: a position past a
+  // partition's end, or of a partition the topic lacks, belongs to a topic
+  // that was deleted and created again (a reason to rebuild), and is not
+  // waited for.
+  std::map<int32_t, kafka::Watermarks> marks;
+  try {
+    marks = kafka::watermarks(admin, settings.kafka.topic, partitions, settings.switch_timeout);
+  } catch (const std::runtime_error& e) {
+    throw Stop(kExitUnreachable, std::string("cannot read the topic's offsets: ") + e.what());
+  }
   std::map<int32_t, int64_t> target = builder.positions();
   for (const auto& row :
        tx.exec_params("SELECT partition, next_offset FROM kv_offsets WHERE topic = $1",
                       settings.kafka.topic)) {
-    int64_t& t = target[row[0].as<int32_t>()];
-    t = std::max(t, row[1].as<int64_t>());
+    const int32_t p = row[0].as<int32_t>();
+    const int64_t next = row[1].as<int64_t>();
+    auto mark = marks.find(p);
+    if (mark == marks.end() || next > mark->second.high) {
+      io.err << "rebuild: the served position " << next << " of partition " << p
+             << (mark == marks.end()
+                     ? " is of a partition the topic does not have"
+                     : " is past the partition's end " + std::to_string(mark->second.high))
+             << " (the topic was deleted and created again?); not waited for" << std::endl;
+      continue;
+    }
+    target[p] = std::max(target[p], next);
   }
   if (!builder.run_until(target, deadline, io.cancelled)) return SwitchResult::kBehind;
   const std::string rebuilt = settings.schema;
@@ -506,10 +526,11 @@ int rebuild(const RebuildSettings& settings, const RebuildIo& io) {
   }
 
   const std::string replaced = replaced_schema_name();
+  kafka::HandlePtr offsets_client = make_consumer(settings.kafka);
   for (int attempt = 1; attempt <= settings.switch_attempts; ++attempt) {
     SwitchResult r;
     try {
-      r = try_switch(settings, builder, served, replaced, io);
+      r = try_switch(settings, builder, offsets_client.get(), partitions, served, replaced, io);
     } catch (const Error& e) {
       throw Stop(kExitUnreachable, std::string("switching: ") + e.what());
     } catch (const pqxx::failure& e) {
@@ -527,10 +548,9 @@ int rebuild(const RebuildSettings& settings, const RebuildIo& io) {
                    : "the rebuild did not reach the served positions within the switch timeout")
            << "; catching up and trying again" << std::endl;
     // Catch up to the topic's end now, outside the lock.
-    kafka::HandlePtr again = make_consumer(settings.kafka);
     try {
       for (const auto& [p, w] :
-           kafka::watermarks(again.get(), topic, partitions, std::chrono::seconds(10))) {
+           kafka::watermarks(offsets_client.get(), topic, partitions, std::chrono::seconds(10))) {
         end[p] = w.high;
       }
     } catch (const std::runtime_error& e) {

@@ -149,6 +149,38 @@ TEST_F(RebuildTest, AViewRebuiltAndSwitchedInUnderALoadMatchesTheOracle) {
   EXPECT_EQ(a.terminate(30s), 0) << a.log_tail();
 }
 
+// The topic was deleted and created again: the served positions are past
+// its ends (a replica refuses to start). The rebuild does not wait for
+// them, and after the switch a replica starts on the rebuilt view.
+TEST_F(RebuildTest, ServedPositionsOfARecreatedTopicAreNotWaitedFor) {
+  publish_load(*publisher_, load_spec(3000, 300, 5008));
+  ASSERT_TRUE(publisher_->flush(60s));
+  {
+    auto conn = db_.connect();
+    pqxx::work tx(*conn);
+    tx.exec_params(
+        "INSERT INTO kv_offsets (topic, partition, next_offset) VALUES ($1, 1, 900000), "
+        "($1, 9, 12)",
+        topic_);
+    tx.commit();
+  }
+  const RunResult r = rebuild({"--switch", "--accept-differences"});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("the served position 900000 of partition 1 is past the partition's end"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("the served position 12 of partition 9 is of a partition the topic does "
+                       "not have"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("switched: "), std::string::npos) << r.out;
+  EXPECT_EQ(applied(), ends());
+  expect_table_matches_oracle();
+  Replica& a = start_replica("a");
+  EXPECT_TRUE(a.wait_ready(60s)) << a.log_tail();
+  EXPECT_EQ(a.terminate(30s), 0) << a.log_tail();
+}
+
 TEST_F(RebuildTest, RecordsDeletedFromTheTopicRefuseItNamingThePartition) {
   LoadSpec spec = load_spec(3000, 300, 5007);
   publish_load(*publisher_, spec);
