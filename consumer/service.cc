@@ -77,7 +77,8 @@ void ConsumerService::start() {
     cache = std::make_unique<cache::ViewCache>(options);
   }
   offsets_store_ = std::make_unique<store::PgStore>(settings_.pg);
-  if (cache) view_switches_ = std::make_unique<store::PgListener>(settings_.pg, "kvstream_view");
+  if (cache)
+    view_switches_ = std::make_unique<store::PgListener>(settings_.pg, store::kViewSwitchChannel);
   // The cached view exists before any batch commits (the source subscribes
   // last); without a cache the workers have nothing to call.
   apply::ApplyWorkers::CommitHook after_commit;

@@ -19,6 +19,7 @@
 #include "common/kafka_handles.h"
 #include "schema/codec.h"
 #include "source/kafka_record.h"
+#include "store/pg_listener.h"
 #include "store/pg_migrate.h"
 #include "view/replica_status.h"
 
@@ -402,7 +403,7 @@ SwitchResult try_switch(const RebuildSettings& settings, Builder& builder, rd_ka
     tx.exec("ALTER TABLE " + tx.quote_name(rebuilt) + "." + tx.quote_name(t) + " SET SCHEMA " +
             tx.quote_name(served));
   }
-  tx.exec_params("SELECT pg_notify('kvstream_view', $1)", served);
+  tx.exec_params("SELECT pg_notify($1, $2)", store::kViewSwitchChannel, served);
   tx.commit();
   pqxx::nontransaction(*conn).exec("DROP SCHEMA IF EXISTS " + conn->quote_name(rebuilt));
   return SwitchResult::kSwitched;

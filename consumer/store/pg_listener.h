@@ -18,6 +18,9 @@
 
 namespace kvstream::store {
 
+// The channel of view switches; the payload is the served schema's name.
+inline constexpr const char* kViewSwitchChannel = "kvstream_view";
+
 class PgListener {
  public:
   PgListener(PgSettings settings, std::string channel);
