@@ -395,10 +395,11 @@ int run_consumer_cli(int argc, char** argv) {
     std::cout << describe_config(app, s.source.kafka);
     return kExitOk;
   }
-  // The dlq commands print their findings on stdout; their log lines (the
-  // producer's, say) go to stderr.
-  setup_logging(log, dlq.dlq->parsed() ? std::make_shared<spdlog::sinks::stderr_sink_mt>()
-                                       : spdlog::sink_ptr{});
+  // The dlq and rebuild commands print their findings on stdout; their log
+  // lines (the producer's, the apply path's) go to stderr.
+  setup_logging(log, dlq.dlq->parsed() || rebuild->parsed()
+                         ? std::make_shared<spdlog::sinks::stderr_sink_mt>()
+                         : spdlog::sink_ptr{});
   for (const std::string& name : unknown_env(app)) {
     spdlog::warn("{} is set but is not a kvstream setting (misspelt?); it is ignored", name);
   }
