@@ -22,6 +22,9 @@ constexpr int kDrainRecords = 2000;
 constexpr auto kPingInterval = std::chrono::seconds(5);
 constexpr auto kLagInterval = std::chrono::seconds(1);
 constexpr auto kListenInterval = std::chrono::milliseconds(200);
+// After a failure to listen: a connection attempt blocks the poll thread
+// (up to the connect timeout) and is not repeated sooner.
+constexpr auto kListenRetry = std::chrono::seconds(5);
 // Kafka offset commits are for lag monitoring and tools (the database holds
 // the positions): the applied positions go to Kafka at most this often, and
 // at once on a revoke or shutdown.
@@ -332,6 +335,7 @@ void ConsumerService::watch_view_switches() {
   } catch (const Error& e) {
     if (listening_) spdlog::warn("cannot listen for view switches: {}", e.what());
     listening_ = false;
+    next_listen_ = Clock::now() + kListenRetry;
     return;
   }
   const bool missed = r.restarted && listening_was_started_;

@@ -23,8 +23,13 @@ class PgListener::Receiver : public pqxx::notification_receiver {
 PgListener::PgListener(PgSettings settings, std::string channel)
     : settings_(std::move(settings)), channel_(std::move(channel)) {}
 
-PgListener::~PgListener() {
-  receiver_.reset();  // it unlistens on its connection
+PgListener::~PgListener() { drop(); }
+
+void PgListener::drop() {
+  // Closed first: the receiver would otherwise send UNLISTEN, which may
+  // wait on a server that does not answer.
+  if (conn_) conn_->disconnect();
+  receiver_.reset();
   conn_.reset();
 }
 
@@ -32,16 +37,14 @@ PgListener::Received PgListener::poll() {
   Received out;
   try {
     if (!conn_ || !conn_->is_open()) {
-      receiver_.reset();
-      conn_.reset();
+      drop();
       conn_ = connect(settings_, "kvstream-listen");
       receiver_ = std::make_unique<Receiver>(*conn_, channel_, received_);  // LISTEN
       out.restarted = true;
     }
     conn_->get_notifs();  // reads what has arrived, without waiting
   } catch (...) {
-    receiver_.reset();
-    conn_.reset();
+    drop();
     received_.clear();
     rethrow_as_error("listening on " + channel_);
   }

@@ -41,6 +41,8 @@ class PgListener {
 
  private:
   class Receiver;
+  // Closes the connection, then forgets it and the receiver.
+  void drop();
 
   const PgSettings settings_;
   const std::string channel_;
