@@ -320,6 +320,11 @@ int run_consumer_cli(int argc, char** argv) {
       "\"Rebuilding the view\").");
   rebuild->fallthrough();
   rebuild->add_option("--schema", rebuild_settings.schema, "Schema the view is built in")
+      ->check([](const std::string& name) -> std::string {
+        if (name.empty() || name.size() > 63) return "a schema name has 1 to 63 bytes";
+        if (name.rfind("pg_", 0) == 0) return "names starting with pg_ are Postgres' own";
+        return {};
+      })
       ->capture_default_str();
   rebuild->add_flag("--switch", rebuild_settings.switch_view,
                     "Once built and verified, move the rebuilt tables in place of the served "

@@ -85,5 +85,26 @@ TEST(ConsumerSettings, AMissingOrMalformedSettingStopsTheStartWithOneClearLine) 
   }
 }
 
+TEST(ConsumerSettings, ARebuildSchemaPostgresWouldRefuseStopsTheCommandWithOneClearLine) {
+  const std::map<std::string, std::string> env{
+      {"KVSTREAM_BROKERS", "127.0.0.1:1"},
+      {"KVSTREAM_PG_URL", "postgresql://postgres@127.0.0.1:1/none"}};
+  const std::pair<std::string, std::string> cases[] = {
+      {"pg_rebuild", "names starting with pg_ are Postgres' own"},
+      {"", "a schema name has 1 to 63 bytes"},
+      {std::string(64, 's'), "a schema name has 1 to 63 bytes"}};
+  for (const auto& [schema, says] : cases) {
+    SCOPED_TRACE(schema);
+    const RunResult r =
+        run_command({bin_dir() + "/kvstream-consumer", "rebuild", "--schema", schema}, env,
+                    std::chrono::seconds(30));
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    const std::vector<std::string> said = lines(r.out);
+    ASSERT_EQ(said.size(), 1u) << r.out;
+    EXPECT_EQ(said[0].rfind("kvstream-consumer: --schema: ", 0), 0u) << said[0];
+    EXPECT_NE(said[0].find(says), std::string::npos) << said[0];
+  }
+}
+
 }  // namespace
 }  // namespace kvstream::testing
