@@ -54,6 +54,14 @@ void ApplyFixture::TearDown() {
   publisher_.reset();
 }
 
+LoadSpec ApplyFixture::load_spec(size_t events, size_t keys, uint64_t seed) {
+  LoadSpec spec;
+  spec.events = events;
+  spec.keys = keys;
+  spec.seed = env_number("KVSTREAM_TEST_SEED", seed);
+  return spec;
+}
+
 ReplicaConfig ApplyFixture::config(const std::map<std::string, std::string>& env) const {
   ReplicaConfig c{brokers_, topic_, group_, pg_url_, env};
   return c;

@@ -51,6 +51,9 @@ class ApplyFixture : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
+  // A load of `events` over `keys`, seeded by KVSTREAM_TEST_SEED when set.
+  static LoadSpec load_spec(size_t events, size_t keys, uint64_t seed);
+
   // The replica settings of this test; `env` adds KVSTREAM_* variables.
   ReplicaConfig config(const std::map<std::string, std::string>& env = {}) const;
   // Starts a replica and keeps it (its log is shown if the test fails).

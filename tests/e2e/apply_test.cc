@@ -30,15 +30,6 @@ double seconds_since(Clock::time_point t) {
 
 class ApplyTest : public ApplyFixture {
  protected:
-  // A load of `events` over `keys`, seeded by KVSTREAM_TEST_SEED when set.
-  static LoadSpec load_spec(size_t events, size_t keys, uint64_t seed) {
-    LoadSpec spec;
-    spec.events = events;
-    spec.keys = keys;
-    spec.seed = env_number("KVSTREAM_TEST_SEED", seed);
-    return spec;
-  }
-
   // Publishes `spec` as fast as the producer goes and waits for every
   // acknowledgement.
   void publish(const LoadSpec& spec) {

@@ -22,27 +22,13 @@ class RebuildTest : public ApplyFixture {
   RunResult rebuild(const std::vector<std::string>& args) {
     std::vector<std::string> argv{bin_dir() + "/kvstream-consumer", "rebuild"};
     argv.insert(argv.end(), args.begin(), args.end());
-    // stderr (progress, refusals) joins stdout: `2>&1` of the command's output.
-    return run_command({"/bin/sh", "-c", shell_join(argv) + " 2>&1"},
+    // run_command's output holds stdout and stderr (progress, refusals).
+    return run_command(argv,
                        {{"KVSTREAM_BROKERS", brokers_},
                         {"KVSTREAM_TOPIC", topic_},
                         {"KVSTREAM_PG_URL", pg_url_},
                         {"KVSTREAM_LOG_LEVEL", "warn"}},
                        180s);
-  }
-
-  static std::string shell_join(const std::vector<std::string>& argv) {
-    std::string out;
-    for (const std::string& a : argv) out += (out.empty() ? "'" : " '") + a + "'";
-    return out;
-  }
-
-  static LoadSpec load_spec(size_t events, size_t keys, uint64_t seed) {
-    LoadSpec spec;
-    spec.events = events;
-    spec.keys = keys;
-    spec.seed = env_number("KVSTREAM_TEST_SEED", seed);
-    return spec;
   }
 
   std::optional<std::string> row_value(const std::string& key) const {
