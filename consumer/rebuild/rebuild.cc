@@ -5,11 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <ctime>
 #include <memory>
-#include <optional>
 #include <pqxx/pqxx>
 #include <stdexcept>
 
@@ -435,18 +433,19 @@ int rebuild(const RebuildSettings& settings, const RebuildIo& io) {
   }
 
   // The topic's extent at the start: the rebuild's target.
-  kafka::HandlePtr admin = make_consumer(settings.kafka);
+  // Asks for the partitions and their offsets, now and at each switch.
+  kafka::HandlePtr offsets_client = make_consumer(settings.kafka);
   int32_t partitions = -1;
   std::map<int32_t, kafka::Watermarks> marks;
   try {
-    partitions = kafka::describe_partition_count(admin.get(), topic, std::chrono::seconds(10));
+    partitions =
+        kafka::describe_partition_count(offsets_client.get(), topic, std::chrono::seconds(10));
     if (partitions <= 0) throw Stop(kExitUnreachable, "the topic " + topic + " does not exist");
-    marks = kafka::watermarks(admin.get(), topic, partitions, std::chrono::seconds(10));
+    marks = kafka::watermarks(offsets_client.get(), topic, partitions, std::chrono::seconds(10));
   } catch (const std::runtime_error& e) {
     if (dynamic_cast<const Stop*>(&e)) throw;
     throw Stop(kExitUnreachable, std::string("cannot read the topic's offsets: ") + e.what());
   }
-  admin.reset();
 
   Builder builder(settings, rebuilt, partitions);
   const std::map<int32_t, int64_t> start = builder.start();
@@ -527,7 +526,6 @@ int rebuild(const RebuildSettings& settings, const RebuildIo& io) {
   }
 
   const std::string replaced = replaced_schema_name();
-  kafka::HandlePtr offsets_client = make_consumer(settings.kafka);
   for (int attempt = 1; attempt <= settings.switch_attempts; ++attempt) {
     SwitchResult r;
     try {
