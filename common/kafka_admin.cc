@@ -134,6 +134,32 @@ HandlePtr read_only_admin_client(const KafkaSettings& kafka, const std::string& 
   return rk;
 }
 
+HandlePtr reader_client(const KafkaSettings& kafka, const std::string& client_id) {
+  ConfPtr conf(rd_kafka_conf_new());
+  set_conf(conf.get(), "bootstrap.servers", kafka.brokers);
+  set_conf(conf.get(), "client.id", client_id);
+  set_conf(conf.get(), "fetch.max.bytes", "8388608");
+  set_conf(conf.get(), "queued.max.messages.kbytes", "16384");
+  for (const auto& [name, value] : kafka.properties) {
+    if (property_applies(name, RD_KAFKA_CONSUMER)) set_conf(conf.get(), name, value);
+  }
+  // librdkafka assigns partitions only to a consumer with a group id; this
+  // one never joins the group (assign, not subscribe) nor commits to it.
+  set_conf(conf.get(), "group.id", client_id);
+  set_conf(conf.get(), "enable.auto.commit", "false");
+  set_conf(conf.get(), "enable.auto.offset.store", "false");
+  set_conf(conf.get(), "enable.partition.eof", "true");
+  set_conf(conf.get(), "auto.offset.reset", "error");
+  set_conf(conf.get(), "allow.auto.create.topics", "false");
+  route_kafka_logs(conf.get());
+  char err[512];
+  HandlePtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof(err)));
+  if (!rk) throw std::runtime_error(std::string("creating a Kafka client: ") + err);
+  static_cast<void>(conf.release());  // owned by rk now
+  rd_kafka_poll_set_consumer(rk.get());
+  return rk;
+}
+
 int describe_partition_count(rd_kafka_t* rk, const std::string& topic,
                              std::chrono::milliseconds timeout) {
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);

@@ -42,6 +42,14 @@ std::map<int32_t, int64_t> end_offsets(const std::string& brokers, const std::st
 // return or throw what went wrong.
 HandlePtr read_only_admin_client(const KafkaSettings& kafka, const std::string& client_id);
 
+// A consumer outside any group, for partitions it is assigned (assign, not
+// subscribe): it commits nothing, creates no topic, reports the end of a
+// partition (RD_KAFKA_RESP_ERR__PARTITION_EOF) and an offset no longer in
+// the log as errors (no reset), and fetches at most 8 MiB at a time and
+// holds 16 MiB. `kafka`'s passed-through consumer properties apply;
+// librdkafka's log lines go to spdlog. Throws std::runtime_error.
+HandlePtr reader_client(const KafkaSettings& kafka, const std::string& client_id);
+
 // What the broker says about a topic, within `timeout`: its partition
 // count (-1 when the topic does not exist). Throws std::runtime_error when
 // no broker answers in time.

@@ -280,6 +280,30 @@ int run_consumer_cli(int argc, char** argv) {
                "reads brought into the cache")
       ->envname("KVSTREAM_CACHE_INSERT_ON_APPLY")
       ->capture_default_str();
+  app.add_option("--watch-max-watchers", s.watch.max_watchers,
+                 "Watches (GET /v1/watch) this replica serves at once; beyond it 429 (0 turns "
+                 "watches off)")
+      ->envname("KVSTREAM_WATCH_MAX_WATCHERS")
+      ->check(CLI::Range(size_t{0}, size_t{100000}))
+      ->capture_default_str();
+  int64_t watch_heartbeat_ms = s.watch.heartbeat.count();
+  app.add_option("--watch-heartbeat-ms", watch_heartbeat_ms,
+                 "How often an idle watch is sent a heartbeat comment (and its resume id)")
+      ->envname("KVSTREAM_WATCH_HEARTBEAT_MS")
+      ->check(CLI::Range(100, 3600000))
+      ->capture_default_str();
+  app.add_option("--watch-buffer-bytes", s.watch.buffer_bytes,
+                 "Bytes of events a watch may have waiting for its client; beyond it the watch "
+                 "gets an error event (too_slow) and is closed")
+      ->envname("KVSTREAM_WATCH_BUFFER_BYTES")
+      ->check(CLI::Range(size_t{4096}, size_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--watch-history-bytes", s.watch.history_bytes,
+                 "Bytes of recent changes the watch feed keeps (and reads ahead of the view), "
+                 "across partitions")
+      ->envname("KVSTREAM_WATCH_HISTORY_BYTES")
+      ->check(CLI::Range(size_t{1} << 20, size_t{1} << 34))
+      ->capture_default_str();
   bool no_migrate = false;
   app.add_flag("--no-migrate", no_migrate, "Do not apply pending migrations on start")
       ->envname("KVSTREAM_NO_MIGRATE")
@@ -393,6 +417,7 @@ int run_consumer_cli(int argc, char** argv) {
   s.read_acquire_timeout = std::chrono::milliseconds(read_acquire_timeout_ms);
   s.api.breaker_open = std::chrono::milliseconds(breaker_open_ms);
   s.position_poll = std::chrono::milliseconds(position_poll_ms);
+  s.watch.heartbeat = std::chrono::milliseconds(watch_heartbeat_ms);
   if (s.api.read_token.empty()) s.api.read_token = http_token;
   if (s.api.write_token.empty()) s.api.write_token = http_token;
   read_kafka_passthrough(s.source.kafka);

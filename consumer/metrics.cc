@@ -153,7 +153,28 @@ ConsumerMetrics::ConsumerMetrics()
                         .Name("kvstream_http_request_duration_seconds")
                         .Help("From a request read to its answer handed to the connection, by "
                               "route template (read-your-writes waits included)")
-                        .Register(*registry_)) {
+                        .Register(*registry_)),
+      watchers_(prometheus::BuildGauge()
+                    .Name("kvstream_watchers")
+                    .Help("Watches (GET /v1/watch) this replica serves")
+                    .Register(*registry_)
+                    .Add({})),
+      watch_sent_(prometheus::BuildCounter()
+                      .Name("kvstream_watch_events_sent_total")
+                      .Help("Events handed to watches' connections (one per watch it went to)")
+                      .Register(*registry_)
+                      .Add({})),
+      watch_lag_(prometheus::BuildHistogram()
+                     .Name("kvstream_watch_delivery_lag_seconds")
+                     .Help("From an event's record timestamp to its hand-off to a watch's "
+                           "connection")
+                     .Register(*registry_)
+                     .Add({}, latency_buckets())),
+      watch_dropped_(prometheus::BuildCounter()
+                         .Name("kvstream_watch_dropped_total")
+                         .Help("Watches closed by the replica, by reason: too_slow (the client "
+                               "did not read), gone (its changes left the topic)")
+                         .Register(*registry_)) {
   prometheus::BuildGauge()
       .Name("kvstream_build_info")
       .Help("Build information")
@@ -180,6 +201,19 @@ void ConsumerMetrics::record(const apply::Progress& progress) {
 
 void ConsumerMetrics::dead_lettered(const std::string& reason) {
   dlq_.Add({{"reason", reason}}).Increment();
+}
+
+void ConsumerMetrics::set_watchers(size_t watchers) {
+  watchers_.Set(static_cast<double>(watchers));
+}
+
+void ConsumerMetrics::sent(double lag_seconds) {
+  watch_sent_.Increment();
+  watch_lag_.Observe(lag_seconds);
+}
+
+void ConsumerMetrics::dropped(const char* reason) {
+  watch_dropped_.Add({{"reason", reason}}).Increment();
 }
 
 void ConsumerMetrics::dead_letter_failed() { dlq_failures_.Increment(); }

@@ -26,12 +26,18 @@
 #include "cache/lru_cache.h"
 #include "http/guards.h"
 #include "view/replica_status.h"
+#include "watch/hub.h"
 
 namespace kvstream {
 
-class ConsumerMetrics {
+class ConsumerMetrics : public watch::HubMetrics {
  public:
   ConsumerMetrics();
+
+  // GET /v1/watch (watch::HubMetrics).
+  void set_watchers(size_t watchers) override;
+  void sent(double lag_seconds) override;
+  void dropped(const char* reason) override;
 
   // Counts the outcome of one pass of the apply engine.
   void record(const apply::Progress& progress);
@@ -106,6 +112,10 @@ class ConsumerMetrics {
 
   prometheus::Family<prometheus::Counter>& http_requests_;
   prometheus::Family<prometheus::Histogram>& http_latency_;
+  prometheus::Gauge& watchers_;
+  prometheus::Counter& watch_sent_;
+  prometheus::Histogram& watch_lag_;
+  prometheus::Family<prometheus::Counter>& watch_dropped_;
   // One route template's series: its latency, and its request counter of
   // each status code (created on first use).
   struct HttpRoute {

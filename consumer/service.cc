@@ -164,7 +164,32 @@ void ConsumerService::start() {
                            },
                            [this](std::string_view route, unsigned status, double seconds) {
                              metrics_.http_request(route, status, seconds);
-                           }};
+                           },
+                           {}};
+  if (settings_.watch.max_watchers > 0) {
+    try {
+      changes_ = std::make_unique<watch::KafkaChanges>(settings_.source.kafka, settings_.limits);
+    } catch (const std::runtime_error& e) {
+      throw Error(ErrorKind::kFatal, std::string("the watch feed's Kafka client: ") + e.what());
+    }
+    watch::HubDeps deps{
+        *changes_, [this] { return waiter_->known(); },
+        [this](Position position, Clock::time_point deadline, std::function<void(bool)> done) {
+          waiter_->wait({position}, deadline, std::move(done));
+        },
+        [this] {
+          // The database's positions, and this replica's own
+          // for the partitions it applies.
+          auto next = cached_view_->applied_positions();
+          for (const auto& [p, o] : view_.applied()) next[p] = o;
+          return next;
+        },
+        &metrics_};
+    watches_ = std::make_unique<watch::WatchHub>(settings_.watch, std::move(deps));
+    context.watch = [this](http::WatchRequest request, std::unique_ptr<http::WatchReply> reply) {
+      watches_->open(std::move(request), std::move(reply));
+    };
+  }
   api_ = std::make_unique<http::Api>(std::move(api), std::move(context));
   server_->start();
   spdlog::info("HTTP API on {}:{}", settings_.http.address, server_->port());
@@ -213,6 +238,8 @@ void ConsumerService::stop() {
   if (source_) source_->close();
   stop_step_ = "the apply workers";
   if (workers_) workers_->stop();
+  stop_step_ = "the watches";
+  if (watches_) watches_->stop();
   stop_step_ = "the HTTP server";
   if (server_) server_->stop();
   stop_step_ = "read-your-writes waits";

@@ -50,6 +50,8 @@
 #include "store/tombstone_collector.h"
 #include "view/cached_view.h"
 #include "view/replica_status.h"
+#include "watch/hub.h"
+#include "watch/kafka_changes.h"
 
 namespace kvstream {
 
@@ -82,6 +84,8 @@ struct ConsumerSettings {
   // Whether the apply path caches every key it commits (write-through), not
   // only the keys the cache holds because they were read.
   bool cache_insert_on_apply = false;
+  // GET /v1/watch; max_watchers 0 turns it off.
+  watch::HubSettings watch;
 };
 
 // The most a stop may take before the replica ends itself (exit code
@@ -152,6 +156,10 @@ class ConsumerService : public source::KafkaSource::Listener {
   std::unique_ptr<store::PgViewReader> view_reader_;
   std::unique_ptr<view::CachedView> cached_view_;
   std::unique_ptr<store::TombstoneCollector> tombstones_;
+  // GET /v1/watch: its own Kafka client, then the hub on it (stopped before
+  // the waiter and the view it reads).
+  std::unique_ptr<watch::KafkaChanges> changes_;
+  std::unique_ptr<watch::WatchHub> watches_;
 
   std::thread poll_thread_;
   std::atomic<bool> stopping_{false};

@@ -1,6 +1,5 @@
 #include "http/api.h"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -26,6 +25,7 @@ using verb = beast_http::verb;
 
 const char* const kRouteKey = "/v1/kv/{key}";
 const char* const kRouteStatus = "/v1/status";
+const char* const kRouteWatch = "/v1/watch";
 const char* const kRouteHealthz = "/healthz";
 const char* const kRouteReadyz = "/readyz";
 const char* const kRouteMetrics = "/metrics";
@@ -73,15 +73,6 @@ size_t format_position(const view::Row& row, char* out) {
   *p++ = ':';
   p = std::to_chars(p, end, row.offset).ptr;
   return static_cast<size_t>(p - out);
-}
-
-std::string base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
 }
 
 Response value_response(unsigned version, const view::Row& row, const char* cache_state,
@@ -190,6 +181,18 @@ void Api::Reply::operator()(Response res) {
   respond(std::move(res));
 }
 
+std::shared_ptr<EventStream> Api::Reply::stream(Response header) {
+  std::optional<LogScope> scope;
+  if (current_log_fields().request_id != fields_.request_id) scope.emplace(fields_);
+  header.set("X-Request-ID", fields_.request_id);
+  const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+  if (api_->ctx_.observe) api_->ctx_.observe(*route_, header.result_int(), seconds);
+  spdlog::debug("HTTP {} {} -> {} stream in {:.1f} ms (client {})", method_, path_,
+                header.result_int(), seconds * 1000, peer_);
+  Responder respond = std::exchange(respond_, Responder());
+  return respond.stream(std::move(header));
+}
+
 void Api::handle(Request&& req, const std::string& peer, Responder respond) {
   const auto started = Clock::now();
   LogFields fields;
@@ -240,6 +243,7 @@ void Api::route(Request&& req, const RouteSpec* spec, const std::string& peer, R
   if (auto refused = guard(req, peer)) return reply(std::move(*refused));
   if (route == kRouteStatus) return reply(status_response(version));
   if (route == kRouteKey) return handle_key(std::move(req), *target, std::move(reply));
+  if (route == kRouteWatch) return handle_watch(req, *target, std::move(reply));
   handle_list(req, *target, std::move(reply));
 }
 
@@ -350,15 +354,86 @@ std::optional<Response> Api::parse_listing(const Target& target, unsigned versio
     read.limit = static_cast<size_t>(std::min<uint64_t>(*n, settings_.list_max_limit));
   }
   for (const std::string* s : {&read.prefix, &read.after}) {
-    if (s->find('\0') != std::string::npos || !schema::is_valid_utf8(*s) ||
-        s->size() > settings_.limits.max_key_bytes) {
-      return error(status::bad_request, "bad_query",
-                   "prefix and after must be UTF-8 without NUL, at most " +
-                       std::to_string(settings_.limits.max_key_bytes) + " bytes",
-                   version);
-    }
+    if (auto bad = check_prefix(*s, version)) return bad;
   }
   return std::nullopt;
+}
+
+std::optional<Response> Api::check_prefix(const std::string& text, unsigned version) const {
+  if (text.find('\0') != std::string::npos || !schema::is_valid_utf8(text) ||
+      text.size() > settings_.limits.max_key_bytes) {
+    return error(status::bad_request, "bad_query",
+                 "prefix and after must be UTF-8 without NUL, at most " +
+                     std::to_string(settings_.limits.max_key_bytes) + " bytes",
+                 version);
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// A watch's answer goes through the API's Reply (request id, logs,
+// metrics), whichever way it is given.
+template <typename ReplyT>
+class WatchReplyOf : public WatchReply {
+ public:
+  explicit WatchReplyOf(ReplyT reply) : reply_(std::move(reply)) {}
+  void answer(Response res) override { reply_(std::move(res)); }
+  std::shared_ptr<EventStream> stream(Response header) override {
+    return reply_.stream(std::move(header));
+  }
+
+ private:
+  ReplyT reply_;
+};
+
+}  // namespace
+
+void Api::handle_watch(const Request& req, const Target& target, Reply reply) {
+  const unsigned version = req.version();
+  WatchRequest watch;
+  watch.version = version;
+  watch.request_id = reply.fields().request_id;
+  if (auto it = target.query.find("prefix"); it != target.query.end()) watch.prefix = it->second;
+  if (auto bad = check_prefix(watch.prefix, version)) return reply(std::move(*bad));
+  if (auto it = target.query.find("values"); it != target.query.end()) {
+    if (it->second != "true" && it->second != "false") {
+      return reply(
+          error(status::bad_request, "bad_values", "values must be true or false", version));
+    }
+    watch.values = it->second == "true";
+  }
+  // A reconnecting EventSource sends the last id it received: it wins over
+  // the from of the URL it reconnects to.
+  const auto last_id = req["Last-Event-ID"];
+  std::string_view from(last_id.data(), last_id.size());
+  if (from.empty()) {
+    if (auto it = target.query.find("from"); it != target.query.end()) from = it->second;
+  }
+  if (!from.empty() && from != "now") {
+    auto parsed = parse_position_vector(from);
+    if (!parsed) {
+      return reply(error(status::bad_request, "bad_from",
+                         "from (and Last-Event-ID) must be now, or partition:offset[,...] with "
+                         "offsets from -1 (a listing's positions, or an event's id)",
+                         version));
+    }
+    const int32_t partitions = ctx_.status.partition_count();
+    for (const auto& [p, o] : *parsed) {
+      if (partitions > 0 && p >= partitions) {
+        return reply(error(status::bad_request, "bad_from",
+                           "partition " + std::to_string(p) + " does not exist; the topic has " +
+                               std::to_string(partitions),
+                           version));
+      }
+    }
+    watch.from = std::move(*parsed);
+  }
+  if (!ctx_.watch) {
+    return reply(error(status::service_unavailable, "watch_unavailable",
+                       "this replica serves no watches", version));
+  }
+  ctx_.watch(std::move(watch), std::make_unique<WatchReplyOf<Reply>>(std::move(reply)));
 }
 
 void Api::handle_key(Request&& req, const Target& target, Reply reply) {
@@ -466,16 +541,17 @@ void Api::list(unsigned version, std::string prefix, std::string after, size_t l
                                        after = std::move(after), limit,
                                        reply = std::move(reply)]() mutable {
     LogScope scope(reply.fields());
-    std::vector<view::ListedRow> rows;
+    view::Listing listing;
     try {
       // One more than asked: whether there is a next page.
-      rows = ctx_.view.list(prefix, after, limit + 1);
+      listing = ctx_.view.list(prefix, after, limit + 1);
       breaker_.success();
     } catch (const Error& e) {
       breaker_.failure(Clock::now());
       spdlog::warn("listing keys failed: {}", e.what());
       return reply(database_unavailable(version, false));
     }
+    auto& rows = listing.rows;
     const bool more = rows.size() > limit;
     if (more) rows.resize(limit);
     json items = json::array();
@@ -494,9 +570,22 @@ void Api::list(unsigned version, std::string prefix, std::string after, size_t l
       }
       items.push_back(std::move(item));
     }
+    // Where the page is consistent: watching from there misses no change
+    // after it (list-then-watch). Every partition of the topic is named.
+    const auto count = std::max<int32_t>(
+        ctx_.status.partition_count(),
+        listing.next_offsets.empty() ? 0 : listing.next_offsets.rbegin()->first + 1);
+    std::vector<int64_t> next(static_cast<size_t>(count), 0);
+    for (const auto& [p, o] : listing.next_offsets) {
+      if (p >= 0 && p < count) next[static_cast<size_t>(p)] = std::max<int64_t>(0, o);
+    }
+    const std::string positions = format_position_vector(next);
     json body = {{"items", std::move(items)}};
     body["next_after"] = more ? json(rows.back().key) : json(nullptr);
-    reply(json_ok(version, body));
+    body["positions"] = positions;
+    Response res = json_ok(version, body);
+    res.set("X-KV-Positions", positions);
+    reply(std::move(res));
   });
 }
 

@@ -5,7 +5,11 @@
 //                             X-KV-Position); 304 on If-None-Match; 404 if
 //                             missing or deleted. From the view cache when it
 //                             holds the key (X-KV-Cache: hit), else Postgres.
-//   GET|HEAD /v1/kv           a page of live keys: ?prefix=&limit=&after=
+//   GET|HEAD /v1/kv           a page of live keys: ?prefix=&limit=&after=, and
+//                             the positions it is consistent at
+//   GET /v1/watch             the changes of keys under ?prefix= as they are
+//                             applied, from ?from= or Last-Event-ID
+//                             (Server-Sent Events; consumer/watch/)
 //   PUT|DELETE /v1/kv/{key}   publish the event to Kafka: 202 with its
 //                             position; with ?wait=applied, 201 / 200 once
 //                             applied
@@ -49,6 +53,7 @@
 #include "http/request.h"
 #include "http/server.h"
 #include "http/url.h"
+#include "http/watch.h"
 #include "producer/publisher.h"
 #include "schema/codec.h"
 #include "view/cached_view.h"
@@ -93,6 +98,8 @@ struct ApiContext {
   // Called once per answered request, on the answering thread: route
   // template, status, seconds. Should not block.
   std::function<void(std::string_view, unsigned, double)> observe;
+  // GET /v1/watch (consumer/watch/); empty: 503 watch_unavailable.
+  WatchOpener watch;
 };
 
 class Api {
@@ -116,6 +123,8 @@ class Api {
     Reply& operator=(Reply&&) = default;
 
     void operator()(Response res);
+    // The answer is a stream (GET /v1/watch): its header, then its events.
+    std::shared_ptr<EventStream> stream(Response header);
     // The request id and trace id, for log lines about this request.
     const LogFields& fields() const { return fields_; }
 
@@ -152,9 +161,13 @@ class Api {
                                               std::vector<Position>& positions) const;
   std::optional<Response> parse_listing(const Target& target, unsigned version, Read& read) const;
 
-  // The handlers: /v1/kv/{key} (GET, HEAD, PUT, DELETE) and /v1/kv.
+  // The handlers: /v1/kv/{key} (GET, HEAD, PUT, DELETE), /v1/kv and
+  // /v1/watch.
   void handle_key(Request&& req, const Target& target, Reply reply);
   void handle_list(const Request& req, const Target& target, Reply reply);
+  void handle_watch(const Request& req, const Target& target, Reply reply);
+  // The prefix parameter (and after): UTF-8 without NUL, at most a key long.
+  std::optional<Response> check_prefix(const std::string& text, unsigned version) const;
   Response readyz_response(unsigned version) const;
   Response metrics_response(unsigned version) const;
   Response status_response(unsigned version) const;

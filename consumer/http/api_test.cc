@@ -30,10 +30,37 @@ using verb = beast_http::verb;
 constexpr int32_t kPartitions = 6;
 
 // Where the API's answer to one request lands.
+// A stream's bytes, kept.
+class CapturedStream : public EventStream {
+ public:
+  bool send(std::string bytes) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    sent += bytes;
+    return true;
+  }
+  void finish(std::string last) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    sent += last;
+    finished = true;
+  }
+  size_t pending_bytes() const override { return 0; }
+  bool closed() const override { return finished; }
+
+  std::mutex mu_;
+  std::string sent;
+  bool finished = false;
+};
+
 class Captured : public detail::ResponseSink {
  public:
   void respond(Response res) override { answer_.set_value(std::move(res)); }
+  std::shared_ptr<EventStream> stream(Response header) override {
+    answer_.set_value(std::move(header));
+    stream_ = std::make_shared<CapturedStream>();
+    return stream_;
+  }
   std::future<Response> answer() { return answer_.get_future(); }
+  std::shared_ptr<CapturedStream> stream_;
 
  private:
   std::promise<Response> answer_;
@@ -78,11 +105,15 @@ class ApiTest : public ::testing::Test {
     db_threads.join();
   }
 
+  // The API is built again on next use (with the fixture's fields as they
+  // are then).
+  void rebuild_api() { api_.reset(); }
+
   // The API, built on first use with `settings` and `writer` as they are then.
   Api& api() {
     if (!api_) {
-      ApiContext context{*view,  status, db_threads, *waiter, writer, [] { return "kv_up 1\n"; },
-                         nullptr};
+      ApiContext context{*view,   status, db_threads, *waiter, writer, [] { return "kv_up 1\n"; },
+                         nullptr, watch};
       api_ = std::make_unique<Api>(settings, std::move(context));
     }
     return *api_;
@@ -126,6 +157,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<PositionWaiter> waiter;
   fakes::FakePublisher publisher{kPartitions};
   producer::Publisher* writer = &publisher;
+  WatchOpener watch;
 
  private:
   std::unique_ptr<Api> api_;
@@ -443,7 +475,15 @@ TEST_F(ApiTest, AListingIsAPageOfLiveKeysWithTheNextCursor) {
   EXPECT_EQ(page["items"][1]["content_type"], "application/octet-stream");
   EXPECT_EQ(page["next_after"], "user:3");
 
+  // Where the page is consistent, for every partition (the fake's applied
+  // positions: none yet).
+  EXPECT_EQ(page["positions"], "0:-1,1:-1,2:-1,3:-1,4:-1,5:-1");
+  EXPECT_EQ(header(first, "X-KV-Positions"), "0:-1,1:-1,2:-1,3:-1,4:-1,5:-1");
+  reader.set_applied(1, 8);
+  reader.set_applied(3, 1);
+
   const json last = body_of(call(verb::get, "/v1/kv?prefix=user:&limit=2&after=user:3"));
+  EXPECT_EQ(last["positions"], "0:-1,1:7,2:-1,3:0,4:-1,5:-1");
   ASSERT_EQ(last["items"].size(), 1U);
   EXPECT_EQ(last["items"][0]["key"], "user:4");
   EXPECT_EQ(last["next_after"], nullptr);
@@ -640,6 +680,52 @@ TEST_F(ApiTest, APerClientRateLimitAnswers429WithRetryAfterButNotToProbes) {
   EXPECT_EQ(header(res, beast_http::field::retry_after), "1");
   EXPECT_EQ(call(verb::get, "/v1/status", {}, {}, "10.0.0.2").result(), status::ok);
   EXPECT_EQ(call(verb::get, "/healthz", {}, {}, "10.0.0.1").result(), status::ok);
+}
+
+// GET /v1/watch: the parameters are checked here; the opener (the hub) gets
+// what they ask for.
+TEST_F(ApiTest, WatchParametersAreCheckedAndHandedToTheOpener) {
+  EXPECT_EQ(reason(call(verb::get, "/v1/watch")), "watch_unavailable");
+  std::vector<WatchRequest> opened;
+  watch = [&](WatchRequest request, std::unique_ptr<WatchReply> reply) {
+    opened.push_back(request);
+    Response header{status::ok, request.version};
+    header.set(beast_http::field::content_type, "text/event-stream");
+    reply->stream(std::move(header))->send(": hello\n\n");
+  };
+  // The API was built without an opener: build it again.
+  rebuild_api();
+
+  EXPECT_EQ(reason(call(verb::get, "/v1/watch?from=1-2")), "bad_from");
+  EXPECT_EQ(reason(call(verb::get, "/v1/watch?from=0:-2")), "bad_from");
+  EXPECT_EQ(reason(call(verb::get, "/v1/watch?from=0:1,0:2")), "bad_from");
+  EXPECT_EQ(reason(call(verb::get, "/v1/watch?from=6:1")), "bad_from");
+  EXPECT_EQ(reason(call(verb::get, "/v1/watch?values=maybe")), "bad_values");
+  EXPECT_EQ(reason(call(verb::get, "/v1/watch?prefix=%00")), "bad_query");
+  EXPECT_EQ(call(verb::put, "/v1/watch").result(), status::method_not_allowed);
+  EXPECT_TRUE(opened.empty());
+
+  Response res = call(verb::get, "/v1/watch?prefix=user:&values=false");
+  EXPECT_EQ(res.result(), status::ok);
+  EXPECT_EQ(header(res, beast_http::field::content_type), "text/event-stream");
+  EXPECT_NE(header(res, "X-Request-ID"), "(absent)");
+  ASSERT_EQ(opened.size(), 1U);
+  EXPECT_EQ(opened[0].prefix, "user:");
+  EXPECT_FALSE(opened[0].values);
+  EXPECT_FALSE(opened[0].from.has_value());  // now
+
+  call(verb::get, "/v1/watch?from=0:5,2:-1");
+  ASSERT_EQ(opened.size(), 2U);
+  EXPECT_TRUE(opened[1].values);
+  EXPECT_EQ(opened[1].from, (std::map<int32_t, int64_t>{{0, 5}, {2, -1}}));
+
+  // A reconnecting EventSource's Last-Event-ID wins over the URL's from.
+  call(verb::get, "/v1/watch?from=now", {}, {{"Last-Event-ID", "0:9,1:3,2:-1,3:0"}});
+  ASSERT_EQ(opened.size(), 3U);
+  EXPECT_EQ(opened[2].from, (std::map<int32_t, int64_t>{{0, 9}, {1, 3}, {2, -1}, {3, 0}}));
+  call(verb::get, "/v1/watch?from=now");
+  ASSERT_EQ(opened.size(), 4U);
+  EXPECT_FALSE(opened[3].from.has_value());
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ const std::vector<RouteSpec>& api_routes() {
   static const std::vector<RouteSpec> routes = {
       {"/v1/kv/{key}", {"GET", "HEAD", "PUT", "DELETE"}},
       {"/v1/kv", {"GET", "HEAD"}},
+      {"/v1/watch", {"GET"}},
       {"/v1/status", {"GET", "HEAD"}},
       {"/healthz", {"GET", "HEAD"}},
       {"/readyz", {"GET", "HEAD"}},
@@ -44,6 +45,39 @@ std::optional<std::vector<Position>> parse_positions(std::string_view text) {
     auto p = parse_position(text.substr(0, comma));
     if (!p) return std::nullopt;
     out.push_back(*p);
+    if (comma == std::string_view::npos) return out;
+    text = text.substr(comma + 1);
+  }
+}
+
+std::string format_position_vector(const std::vector<int64_t>& next) {
+  std::string out;
+  out.reserve(next.size() * 12);
+  char buf[24];
+  for (size_t p = 0; p < next.size(); ++p) {
+    if (p > 0) out.push_back(',');
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, p).ptr);
+    out.push_back(':');
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, next[p] - 1).ptr);
+  }
+  return out;
+}
+
+std::optional<std::map<int32_t, int64_t>> parse_position_vector(std::string_view text) {
+  std::map<int32_t, int64_t> out;
+  for (;;) {
+    const auto comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    // "-1" is the one negative offset: nothing of the partition covered.
+    const auto colon = item.find(':');
+    std::optional<Position> p;
+    if (colon != std::string_view::npos && item.substr(colon + 1) == "-1") {
+      p = parse_position(std::string(item.substr(0, colon)) + ":0");
+      if (p) p->offset = -1;
+    } else {
+      p = parse_position(item);
+    }
+    if (!p || !out.emplace(p->partition, p->offset).second) return std::nullopt;
     if (comma == std::string_view::npos) return out;
     text = text.substr(comma + 1);
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +35,16 @@ std::optional<uint64_t> parse_count(std::string_view text);
 
 // "p:o[,p:o...]" (min_position); nullopt if malformed or empty.
 std::optional<std::vector<Position>> parse_positions(std::string_view text);
+
+// A position vector: where a listing is consistent, where a watch starts or
+// resumes (its token). Per partition p, "p:o": every change at offsets up
+// to o is covered (-1: none of the partition's). Formatted from the next
+// offsets of partitions 0..n-1 (the next offset less one each):
+// {5, 0, 12} -> "0:4,1:-1,2:11".
+std::string format_position_vector(const std::vector<int64_t>& next);
+// "p:o[,p:o...]" with o >= -1, a partition at most once, as partition ->
+// o; nullopt if malformed or empty.
+std::optional<std::map<int32_t, int64_t>> parse_position_vector(std::string_view text);
 
 // Whether an If-None-Match value (a list of entity tags, or "*") matches
 // `etag` (weak comparison, as for GET).

@@ -8,7 +8,9 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <charconv>
 #include <cstring>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -76,7 +78,9 @@ using Socket = asio::basic_stream_socket<tcp, Strand>;
 
 // One connection. Owned by shared_ptrs held by its pending operations and by
 // the Responder of the request being handled.
-class Session : public detail::ResponseSink, public std::enable_shared_from_this<Session> {
+class Session : public detail::ResponseSink,
+                public EventStream,
+                public std::enable_shared_from_this<Session> {
  public:
   Session(Socket socket, const ServerSettings& settings, const Handler& handler,
           std::shared_ptr<std::atomic<size_t>> connections)
@@ -115,6 +119,41 @@ class Session : public detail::ResponseSink, public std::enable_shared_from_this
       self->answer(std::move(res));
     });
   }
+
+  // The answer is a stream: its header now (on the strand), then what
+  // send() queues, one write at a time.
+  std::shared_ptr<EventStream> stream(Response header) override {
+    asio::dispatch(strand_, [self = shared_from_this(), header = std::move(header)]() mutable {
+      self->start_stream(std::move(header));
+    });
+    return shared_from_this();
+  }
+
+  bool send(std::string bytes) override {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    if (stream_closed_.load() || finishing_) return false;
+    stream_pending_ += bytes.size();
+    if (stream_queue_.empty()) {
+      stream_queue_ = std::move(bytes);
+    } else {
+      stream_queue_ += bytes;
+    }
+    kick();
+    return true;
+  }
+
+  void finish(std::string last) override {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    if (stream_closed_.load() || finishing_) return;
+    finishing_ = true;
+    stream_pending_ -= stream_queue_.size();
+    stream_pending_ += last.size();
+    stream_queue_ = std::move(last);
+    kick();
+  }
+
+  size_t pending_bytes() const override { return stream_pending_.load(); }
+  bool closed() const override { return stream_closed_.load(); }
 
  private:
   void read(bool first) {
@@ -286,6 +325,92 @@ class Session : public detail::ResponseSink, public std::enable_shared_from_this
                             });
   }
 
+  // The stream's steps, on the strand.
+  void start_stream(Response header) {
+    header.version(version_);
+    chunked_ = version_ >= 11;
+    header.keep_alive(false);
+    if (chunked_) header.chunked(true);
+    header.body().clear();
+    serialize_header(header, stream_out_);
+    {
+      std::lock_guard<std::mutex> lock(stream_mu_);
+      streaming_ = true;
+      stream_writing_ = true;
+      stream_payload_ = 0;
+    }
+    stream_.expires_after(settings_.read_timeout);
+    asio::async_write(
+        stream_, asio::buffer(stream_out_),
+        beast::bind_front_handler(&Session::on_stream_written, shared_from_this(), false));
+    // The client sends nothing more; a read ends when it goes away.
+    watch_client();
+  }
+
+  void watch_client() {
+    buffer_.clear();
+    stream_.socket().async_read_some(
+        buffer_.prepare(kReadChunk),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec) return self->end_stream();
+          self->watch_client();
+        });
+  }
+
+  // Called with stream_mu_ held: the strand writes what is queued.
+  void kick() {
+    if (kicked_) return;
+    kicked_ = true;
+    asio::post(strand_, [self = shared_from_this()] { self->stream_write(); });
+  }
+
+  void stream_write() {
+    std::string data;
+    bool last = false;
+    {
+      std::lock_guard<std::mutex> lock(stream_mu_);
+      kicked_ = false;
+      if (!streaming_ || stream_writing_ || stream_closed_.load()) return;
+      data.swap(stream_queue_);
+      last = finishing_;
+      if (data.empty() && !last) return;
+      stream_writing_ = true;
+      stream_payload_ = data.size();
+    }
+    stream_out_.clear();
+    if (chunked_ && !data.empty()) {
+      char size[20];
+      const auto end = std::to_chars(size, size + sizeof size, data.size(), 16).ptr;
+      stream_out_.append(size, end).append("\r\n").append(data).append("\r\n");
+    } else {
+      stream_out_ = std::move(data);
+    }
+    if (last && chunked_) stream_out_.append("0\r\n\r\n");
+    stream_.expires_after(settings_.read_timeout);
+    asio::async_write(
+        stream_, asio::buffer(stream_out_),
+        beast::bind_front_handler(&Session::on_stream_written, shared_from_this(), last));
+  }
+
+  void on_stream_written(bool last, beast::error_code ec, std::size_t) {
+    bool more = false;
+    {
+      std::lock_guard<std::mutex> lock(stream_mu_);
+      stream_writing_ = false;
+      stream_pending_ -= stream_payload_;
+      stream_payload_ = 0;
+      more = !stream_queue_.empty() || (finishing_ && !last);
+    }
+    if (ec || last) return end_stream();
+    stream_.expires_never();
+    if (more) stream_write();
+  }
+
+  void end_stream() {
+    stream_closed_.store(true);
+    close();
+  }
+
   void close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -293,6 +418,20 @@ class Session : public detail::ResponseSink, public std::enable_shared_from_this
   }
 
   static constexpr size_t kMaxDrainBytes = 8 * 1024 * 1024;
+
+  // A streamed answer (EventStream): the strand's state, then what other
+  // threads queue under stream_mu_.
+  bool chunked_ = true;
+  std::string stream_out_;  // being written
+  std::mutex stream_mu_;
+  bool streaming_ = false;       // the header is being written or was; guarded by stream_mu_
+  std::string stream_queue_;     // guarded by stream_mu_
+  bool stream_writing_ = false;  // guarded by stream_mu_
+  bool kicked_ = false;          // a stream_write() is posted; guarded by stream_mu_
+  bool finishing_ = false;       // guarded by stream_mu_
+  size_t stream_payload_ = 0;    // bytes of the queue in the write; guarded by stream_mu_
+  std::atomic<size_t> stream_pending_{0};
+  std::atomic<bool> stream_closed_{false};
   size_t drain_bytes_ = 0;
 
   Strand strand_;

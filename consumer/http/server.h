@@ -36,12 +36,31 @@ namespace beast_http = boost::beast::http;
 using Request = beast_http::request<beast_http::string_body>;
 using Response = beast_http::response<beast_http::string_body>;
 
+// The body of a response sent over time (Server-Sent Events): its header is
+// written at once, then what is sent, in order, as it comes. Thread-safe;
+// holds the connection open while it lives and is not finished.
+class EventStream {
+ public:
+  virtual ~EventStream() = default;
+  // Queues `bytes` after what is queued; false once the connection is closed
+  // (the client went away, a write failed, or finish() was called).
+  virtual bool send(std::string bytes) = 0;
+  // Ends the response after the write in progress with `last` (what is
+  // queued and not yet being written is dropped: a client too slow to read
+  // it gets `last` sooner), then closes the connection.
+  virtual void finish(std::string last) = 0;
+  // Bytes queued or being written, not yet written.
+  virtual size_t pending_bytes() const = 0;
+  virtual bool closed() const = 0;
+};
+
 namespace detail {
 // Where a Responder delivers: a connection of the server.
 class ResponseSink {
  public:
   virtual ~ResponseSink() = default;
   virtual void respond(Response res) = 0;
+  virtual std::shared_ptr<EventStream> stream(Response header) = 0;
 };
 }  // namespace detail
 
@@ -54,6 +73,12 @@ class Responder {
   explicit Responder(std::shared_ptr<detail::ResponseSink> sink) : sink_(std::move(sink)) {}
 
   void operator()(Response res) const { sink_->respond(std::move(res)); }
+  // Answers with `header` (its body is ignored) and a body sent over time:
+  // chunked for HTTP/1.1, until the connection closes for HTTP/1.0. The
+  // connection serves no other request after it.
+  std::shared_ptr<EventStream> stream(Response header) const {
+    return sink_->stream(std::move(header));
+  }
   explicit operator bool() const { return sink_ != nullptr; }
 
  private:

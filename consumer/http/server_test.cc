@@ -10,6 +10,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -257,6 +259,70 @@ TEST(HttpServer, AnswersAMalformedRequestWith400AndCloses) {
   auto answers = exchange(server.port(), {"GET / HTTP/1.1\r\nHost x\r\n\r\n"}, 1);
   EXPECT_EQ(answers[0].result(), beast_http::status::bad_request);
   EXPECT_FALSE(answers[0].keep_alive());
+  server.stop();
+}
+
+// A streamed answer: its header at once, then what is sent from another
+// thread, chunked; finish() ends it; a client that goes away closes it.
+TEST(HttpServer, AStreamedAnswerSendsChunksAsTheyComeAndNoticesAClientThatLeft) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::shared_ptr<EventStream>> streams;
+  HttpServer server(loopback(), [&](Request&&, const std::string&, Responder respond) {
+    Response header{beast_http::status::ok, 11};
+    header.set(beast_http::field::content_type, "text/event-stream");
+    auto stream = respond.stream(std::move(header));
+    std::lock_guard<std::mutex> lock(mu);
+    streams.push_back(stream);
+    cv.notify_all();
+  });
+  server.start();
+  auto connect = [&](beast::tcp_stream& stream) {
+    stream.expires_after(std::chrono::seconds(10));
+    stream.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server.port()));
+    beast_http::request<beast_http::string_body> req{beast_http::verb::get, "/watch", 11};
+    beast_http::write(stream, req);
+  };
+  auto nth_stream = [&](size_t n) {
+    std::unique_lock<std::mutex> lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return streams.size() > n; }));
+    return streams[n];
+  };
+
+  boost::asio::io_context ioc;
+  beast::tcp_stream first(ioc);
+  connect(first);
+  auto stream = nth_stream(0);
+  beast::flat_buffer buffer;
+  beast_http::response_parser<beast_http::string_body> parser;
+  beast_http::read_header(first, buffer, parser);
+  EXPECT_EQ(parser.get()[beast_http::field::content_type], "text/event-stream");
+  EXPECT_TRUE(parser.get().chunked());
+  EXPECT_TRUE(stream->send("data: 1\n\n"));
+  EXPECT_TRUE(stream->send("data: 2\n\n"));
+  while (parser.get().body().size() < 18) beast_http::read_some(first, buffer, parser);
+  EXPECT_EQ(parser.get().body(), "data: 1\n\ndata: 2\n\n");
+  // finish() drops what is queued and not yet written; `last` goes out.
+  stream->finish("data: last\n\n");
+  EXPECT_FALSE(stream->send("data: late\n\n"));
+  beast_http::read(first, buffer, parser);
+  EXPECT_EQ(parser.get().body(), "data: 1\n\ndata: 2\n\ndata: last\n\n");
+  for (int i = 0; i < 1000 && !stream->closed(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(stream->closed());
+  EXPECT_EQ(stream->pending_bytes(), 0U);
+
+  beast::tcp_stream second(ioc);
+  connect(second);
+  auto left = nth_stream(1);
+  EXPECT_FALSE(left->closed());
+  second.close();
+  for (int i = 0; i < 1000 && !left->closed(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(left->closed());
+  EXPECT_FALSE(left->send("data: nobody\n\n"));
   server.stop();
 }
 

@@ -1,5 +1,7 @@
 #include "http/url.h"
 
+#include <openssl/evp.h>
+
 namespace kvstream::http {
 
 namespace {
@@ -49,6 +51,15 @@ std::optional<Target> parse_target(std::string_view target) {
     t.query[*name] = *value;
   }
   return t;
+}
+
+std::string base64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
 }
 
 }  // namespace kvstream::http

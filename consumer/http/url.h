@@ -22,4 +22,8 @@ struct Target {
 // nullopt when a query escape is malformed.
 std::optional<Target> parse_target(std::string_view target);
 
+// Standard base64 (RFC 4648, with padding): values that are not UTF-8 in
+// JSON answers.
+std::string base64(std::string_view bytes);
+
 }  // namespace kvstream::http

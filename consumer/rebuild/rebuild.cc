@@ -57,29 +57,11 @@ int64_t or_zero(int64_t next) { return next == store::kNoOffset ? 0 : next; }
 // nothing (the rebuild's positions are its kv_offsets), creates no topic,
 // and fetches as a replica does.
 kafka::HandlePtr make_consumer(const KafkaSettings& kafka) {
-  kafka::ConfPtr conf(rd_kafka_conf_new());
-  kafka::set_conf(conf.get(), "bootstrap.servers", kafka.brokers);
-  kafka::set_conf(conf.get(), "client.id", "kvstream-rebuild");
-  kafka::set_conf(conf.get(), "fetch.max.bytes", "8388608");
-  kafka::set_conf(conf.get(), "queued.max.messages.kbytes", "16384");
-  for (const auto& [name, value] : kafka.properties) {
-    if (kafka::property_applies(name, RD_KAFKA_CONSUMER)) kafka::set_conf(conf.get(), name, value);
+  try {
+    return kafka::reader_client(kafka, "kvstream-rebuild");
+  } catch (const std::runtime_error& e) {
+    throw Stop(kExitUnreachable, e.what());
   }
-  // librdkafka assigns partitions only to a consumer with a group id; this
-  // one never joins the group (assign, not subscribe) nor commits to it.
-  kafka::set_conf(conf.get(), "group.id", "kvstream-rebuild");
-  kafka::set_conf(conf.get(), "enable.auto.commit", "false");
-  kafka::set_conf(conf.get(), "enable.auto.offset.store", "false");
-  kafka::set_conf(conf.get(), "enable.partition.eof", "true");
-  kafka::set_conf(conf.get(), "auto.offset.reset", "error");
-  kafka::set_conf(conf.get(), "allow.auto.create.topics", "false");
-  kafka::route_kafka_logs(conf.get());
-  char err[512];
-  kafka::HandlePtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof(err)));
-  if (!rk) throw Stop(kExitUnreachable, std::string("creating a Kafka client: ") + err);
-  static_cast<void>(conf.release());  // owned by rk now
-  rd_kafka_poll_set_consumer(rk.get());
-  return rk;
 }
 
 // The apply loop into the rebuild schema: the replica's engine and workers,

@@ -128,13 +128,20 @@ std::optional<StoredRow> PgReadPool::get(const std::string& key) {
   return out;
 }
 
-std::vector<ListedRow> PgReadPool::list(const std::string& prefix, const std::string& after,
-                                        size_t limit) {
+view::Listing PgReadPool::list(const std::string& topic, const std::string& prefix,
+                               const std::string& after, size_t limit) {
   const std::optional<std::string> upper = prefix_successor(prefix);
   auto conn = acquire();
-  std::vector<ListedRow> out;
+  view::Listing listing;
+  auto& out = listing.rows;
   try {
-    pqxx::nontransaction tx(*conn);
+    // One snapshot for the positions and the rows: an apply commits both
+    // together, so the rows are the view at exactly these positions.
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> tx(
+        *conn);
+    for (const auto& row : tx.exec_prepared("next_offsets", topic)) {
+      listing.next_offsets[row[0].as<int32_t>()] = row[1].as<int64_t>();
+    }
     const auto n = static_cast<int64_t>(limit);
     pqxx::result result = upper ? tx.exec_prepared("list_bounded", prefix, after, *upper, n)
                                 : tx.exec_prepared("list_open", prefix, after, n);
@@ -148,12 +155,13 @@ std::vector<ListedRow> PgReadPool::list(const std::string& prefix, const std::st
       r.updated_at = row[5].as<std::string>();
       out.push_back(std::move(r));
     }
+    tx.commit();
   } catch (...) {
     release(std::move(conn));
     rethrow_as_error("listing keys");
   }
   release(std::move(conn));
-  return out;
+  return listing;
 }
 
 std::map<int32_t, int64_t> PgReadPool::next_offsets(const std::string& topic) {

@@ -36,8 +36,11 @@ class PgReadPool {
   std::optional<StoredRow> get(const std::string& key);
 
   // Up to `limit` live keys (tombstones skipped) that start with `prefix`
-  // and sort after `after` (bytewise), in bytewise order. Throws like get().
-  std::vector<ListedRow> list(const std::string& prefix, const std::string& after, size_t limit);
+  // and sort after `after` (bytewise), in bytewise order, and the next
+  // offsets of `topic`, in one snapshot (a read-only repeatable-read
+  // transaction). Throws like get().
+  view::Listing list(const std::string& topic, const std::string& prefix, const std::string& after,
+                     size_t limit);
 
   // The next offset to apply of every partition of `topic` that has one:
   // what every replica together has applied. Throws like get().

@@ -21,9 +21,8 @@ class PgViewReader : public view::ViewReader {
       : pool_(pool), keys_(keys), topic_(std::move(topic)) {}
 
   void get(std::string key, GetDone done) override { keys_.get(std::move(key), std::move(done)); }
-  std::vector<ListedRow> list(const std::string& prefix, const std::string& after,
-                              size_t limit) override {
-    return pool_.list(prefix, after, limit);
+  view::Listing list(const std::string& prefix, const std::string& after, size_t limit) override {
+    return pool_.list(topic_, prefix, after, limit);
   }
   std::map<int32_t, int64_t> applied_positions() override { return pool_.next_offsets(topic_); }
 

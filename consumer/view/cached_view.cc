@@ -47,8 +47,7 @@ void CachedView::read(std::string key, ReadDone done) {
               });
 }
 
-std::vector<ListedRow> CachedView::list(const std::string& prefix, const std::string& after,
-                                        size_t limit) {
+Listing CachedView::list(const std::string& prefix, const std::string& after, size_t limit) {
   return reader_.list(prefix, after, limit);
 }
 

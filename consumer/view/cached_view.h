@@ -66,8 +66,9 @@ class CachedView {
   // reader's thread.
   void read(std::string key, ReadDone done);
 
-  // A page of live keys, from the database (blocks). Throws kvstream::Error.
-  std::vector<ListedRow> list(const std::string& prefix, const std::string& after, size_t limit);
+  // A page of live keys and the positions it is consistent at, from the
+  // database (blocks). Throws kvstream::Error.
+  Listing list(const std::string& prefix, const std::string& after, size_t limit);
 
   // What every replica together has applied, from the database (blocks).
   // Throws kvstream::Error.

@@ -4,7 +4,7 @@
 // the Postgres read connections; tests use tests/fakes/fake_view_reader.h.
 //
 //   reader.get("user:1", [](std::optional<StoredRow> row, const Error* error) { ... });
-//   std::vector<ListedRow> page = reader.list("user:", "", 100);   // blocks
+//   Listing page = reader.list("user:", "", 100);   // blocks
 //
 // Thread-safe: any thread may call anything. get() does not block: its
 // callback runs exactly once, on a thread of the implementation (the HTTP
@@ -41,6 +41,15 @@ struct ListedRow {
   std::string updated_at;  // ISO 8601, UTC
 };
 
+// A page of live rows and the positions at which it is consistent: the rows
+// are the view exactly as it was when every partition's next offset to
+// apply was `next_offsets` (read in the same snapshot; a partition with
+// nothing applied is absent).
+struct Listing {
+  std::vector<ListedRow> rows;
+  std::map<int32_t, int64_t> next_offsets;
+};
+
 class ViewReader {
  public:
   // Exactly once per get(): the row (nullopt: the key was never written),
@@ -53,10 +62,9 @@ class ViewReader {
   virtual void get(std::string key, GetDone done) = 0;
 
   // Up to `limit` live keys (tombstones skipped) that start with `prefix`
-  // and sort after `after` (bytewise), in bytewise order. Throws
-  // kvstream::Error.
-  virtual std::vector<ListedRow> list(const std::string& prefix, const std::string& after,
-                                      size_t limit) = 0;
+  // and sort after `after` (bytewise), in bytewise order, with the
+  // positions they are consistent at. Throws kvstream::Error.
+  virtual Listing list(const std::string& prefix, const std::string& after, size_t limit) = 0;
 
   // The next offset to apply of every partition of the topic that has one:
   // what every replica together has applied. Throws kvstream::Error.

@@ -75,18 +75,19 @@ class FakeViewReader : public view::ViewReader {
     done(std::move(row), nullptr);
   }
 
-  std::vector<view::ListedRow> list(const std::string& prefix, const std::string& after,
-                                    size_t limit) override {
+  view::Listing list(const std::string& prefix, const std::string& after, size_t limit) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (down_) throw Error(ErrorKind::kTransient, "fake database down");
-    std::vector<view::ListedRow> out;
+    view::Listing listing;
+    listing.next_offsets = applied_;
+    auto& out = listing.rows;
     for (auto it = rows_.upper_bound(after); it != rows_.end() && out.size() < limit; ++it) {
       if (it->first.compare(0, prefix.size(), prefix) != 0) continue;
       if (!it->second.value) continue;  // tombstones are not listed
       out.push_back(view::ListedRow{it->first, *it->second.value, it->second.content_type,
                                     it->second.position, "2026-01-01T00:00:00Z"});
     }
-    return out;
+    return listing;
   }
 
   std::map<int32_t, int64_t> applied_positions() override {
