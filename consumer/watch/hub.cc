@@ -22,6 +22,14 @@ namespace beast_http = http::beast_http;
 // The longest the delivery thread waits for the source: a wait's end, a new
 // watcher and a heartbeat due wake it sooner.
 constexpr auto kMaxPoll = std::chrono::milliseconds(100);
+// The wait instead while a watcher is held back by its client's reading.
+constexpr auto kBehindPoll = std::chrono::milliseconds(5);
+// A watcher whose client has had its whole buffer unread this long has
+// stopped reading.
+constexpr auto kStalled = std::chrono::seconds(1);
+// How long reading may wait for the watchers furthest behind, while their
+// clients read, before they are cut.
+constexpr auto kHoldLimit = std::chrono::seconds(10);
 // How long one wait for an applied position lasts before it is asked again.
 constexpr auto kApplyWait = std::chrono::seconds(1);
 // A partition is read again from where every watcher is, rather than on
@@ -228,11 +236,14 @@ void WatchHub::deliver_loop() {
       position_reads();
       items.clear();
       const auto now = Clock::now();
+      // A watcher held back by what its client has not read yet is looked
+      // at again soon.
+      const Clock::duration longest = behind_ ? kBehindPoll : kMaxPoll;
       auto wait = watchers_.empty()
                       ? kMaxPoll
                       : std::min<Clock::duration>(
-                            kMaxPoll, std::max<Clock::duration>(Clock::duration::zero(),
-                                                                next_heartbeats_ - now));
+                            longest, std::max<Clock::duration>(Clock::duration::zero(),
+                                                               next_heartbeats_ - now));
       deps_.source.poll(std::chrono::ceil<std::chrono::milliseconds>(wait), items);
       take(items);
       {
@@ -244,12 +255,12 @@ void WatchHub::deliver_loop() {
         }
         signals_->waited.clear();
       }
+      const auto applied = watchers_.empty() ? std::map<int32_t, int64_t>{} : deps_.applied();
       if (!watchers_.empty()) {
-        const auto applied = deps_.applied();
         deliver(applied);
         wait_for_applies(applied);
       }
-      trim_and_pace();
+      trim_and_pace(applied);
       if (Clock::now() >= next_heartbeats_) heartbeats();
       if (deps_.metrics != nullptr) deps_.metrics->set_watchers(watchers_.size());
     } catch (const std::exception& e) {
@@ -317,16 +328,19 @@ void WatchHub::position_reads() {
     }
     if (!part.reading || lowest < part.begin || lowest > part.end + kSkipAhead) {
       kept_bytes_ -= part.bytes;
-      part.kept.clear();
-      part.bytes = 0;
+      part = Partition{};
       part.begin = part.end = lowest;
       part.reading = true;
-      part.paused = false;
       change = true;
     }
     from[static_cast<int32_t>(p)] = part.end;
   }
-  if (change) deps_.source.read(from);
+  if (!change) return;
+  deps_.source.read(from);
+  // A new assignment fetches every partition: those paused stay paused.
+  for (size_t p = 0; p < partitions_.size(); ++p) {
+    if (partitions_[p].paused) deps_.source.pause(static_cast<int32_t>(p));
+  }
 }
 
 void WatchHub::take(std::vector<ChangeSource::Item>& items) {
@@ -343,6 +357,8 @@ void WatchHub::take(std::vector<ChangeSource::Item>& items) {
         part.end = item.change.offset + 1;
         kept.change = std::move(item.change);
         part.bytes += kept.bytes;
+        part.added += kept.bytes;
+        kept.upto = part.added;
         kept_bytes_ += kept.bytes;
         part.kept.push_back(std::move(kept));
         break;
@@ -403,16 +419,27 @@ const std::string& WatchHub::data_of(Kept& kept, bool values) {
 }
 
 void WatchHub::deliver(const std::map<int32_t, int64_t>& applied) {
+  const auto now = Clock::now();
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   std::string out;
+  behind_ = false;
   for (auto& wp : watchers_) {
     Watcher& w = *wp;
     if (w.cut || w.stream->closed()) continue;
+    // A watcher whose client has not read what it was sent waits, in the
+    // history, until it has (or the history cannot keep its place).
+    const size_t pending = w.stream->pending_bytes();
+    if (pending >= settings_.buffer_bytes) {
+      behind_ = true;
+      continue;
+    }
+    w.had_room = now;
+    const size_t budget = settings_.buffer_bytes - pending;
     out.clear();
     size_t events = 0;
-    for (size_t p = 0; p < w.cursors.size() && p < partitions_.size(); ++p) {
+    for (size_t p = 0; p < w.cursors.size() && p < partitions_.size() && out.size() < budget; ++p) {
       Partition& part = partitions_[p];
       if (!part.reading || w.cursors[p] < part.begin) continue;
       const int64_t limit = std::min(next_or_zero(applied, static_cast<int32_t>(p)), part.end);
@@ -420,7 +447,13 @@ void WatchHub::deliver(const std::map<int32_t, int64_t>& applied) {
       auto it =
           std::lower_bound(part.kept.begin(), part.kept.end(), w.cursors[p],
                            [](const Kept& k, int64_t offset) { return k.change.offset < offset; });
+      int64_t reached = limit;
       for (; it != part.kept.end() && it->change.offset < limit; ++it) {
+        if (out.size() >= budget) {
+          reached = it->change.offset;  // the rest in a later round
+          behind_ = true;
+          break;
+        }
         const Change& c = it->change;
         if (c.key.compare(0, w.prefix.size(), w.prefix) != 0) continue;
         w.cursors[p] = c.offset + 1;
@@ -435,28 +468,19 @@ void WatchHub::deliver(const std::map<int32_t, int64_t>& applied) {
               c.timestamp_ms < 0 ? 0.0 : std::max<double>(0, now_ms - c.timestamp_ms) / 1000.0);
         }
       }
-      w.cursors[p] = limit;
+      w.cursors[p] = reached;
     }
     if (events > 0) send(w, std::move(out));
   }
 }
 
 bool WatchHub::send(Watcher& w, std::string bytes) {
-  // What the client has not read of earlier sends: a burst handed over at
-  // once does not count against it, a client that stopped reading does.
-  if (w.stream->pending_bytes() > settings_.buffer_bytes) {
-    cut(w, "too_slow",
-        "this watcher did not read its events fast enough (more than " +
-            std::to_string(settings_.buffer_bytes) +
-            " bytes waited); resume from the last id received");
-    return false;
-  }
   w.last_send = Clock::now();
   return w.stream->send(std::move(bytes));
 }
 
 void WatchHub::cut(Watcher& w, const char* reason, const std::string& message) {
-  spdlog::info("watch of prefix '{}' closed: {}", w.prefix, reason);
+  spdlog::info("watch of prefix '{}' closed: {}: {}", w.prefix, reason, message);
   w.cut = true;
   w.stream->finish(error_event(reason, message));
   if (deps_.metrics != nullptr) deps_.metrics->dropped(reason);
@@ -483,32 +507,111 @@ void WatchHub::wait_for_applies(const std::map<int32_t, int64_t>& applied) {
   }
 }
 
-void WatchHub::trim_and_pace() {
-  // Changes every watcher is past go first, oldest first, while more than
-  // half the history is kept (or half a partition's share); a partition
-  // read further ahead of its watchers than its share (the view applies
-  // slower than the hub reads) pauses until they catch up.
+void WatchHub::pop_front(Partition& part) {
+  const Kept& front = part.kept.front();
+  part.begin = front.change.offset + 1;
+  part.bytes -= front.bytes;
+  part.dropped += front.bytes;
+  kept_bytes_ -= front.bytes;
+  part.kept.pop_front();
+}
+
+size_t WatchHub::bytes_from(const Partition& part, int64_t offset) {
+  auto it = std::lower_bound(part.kept.begin(), part.kept.end(), offset,
+                             [](const Kept& k, int64_t o) { return k.change.offset < o; });
+  const size_t before = it == part.kept.begin() ? part.dropped : std::prev(it)->upto;
+  return part.added - before;
+}
+
+bool WatchHub::stalled(const Watcher& w, Clock::time_point now) const {
+  return w.stream->pending_bytes() >= settings_.buffer_bytes && now - w.had_room > kStalled;
+}
+
+size_t WatchHub::cut_lowest(size_t p, bool stalled_only, const std::string& message) {
+  const int64_t lowest = lowest_cursor(p);
+  size_t n = 0;
+  for (auto& w : watchers_) {
+    if (w->cut || p >= w->cursors.size() || w->cursors[p] != lowest) continue;
+    if (stalled_only && !stalled(*w, Clock::now())) continue;
+    cut(*w, "too_slow", message);
+    ++n;
+  }
+  return n;
+}
+
+void WatchHub::trim_and_pace(const std::map<int32_t, int64_t>& applied) {
+  const auto now = Clock::now();
   const size_t count = std::max<size_t>(1, partitions_.size());
-  const size_t ahead_limit = settings_.history_bytes / count;
+  // Per partition: how far reading may run ahead of the view, and ahead of
+  // the watchers furthest behind.
+  const size_t window = settings_.history_bytes / 2 / count;
   for (size_t p = 0; p < partitions_.size(); ++p) {
     Partition& part = partitions_[p];
-    const int64_t lowest = lowest_cursor(p);
-    while (!part.kept.empty() &&
-           (kept_bytes_ > settings_.history_bytes / 2 || part.bytes > ahead_limit / 2) &&
-           part.kept.front().change.offset < lowest) {
-      part.begin = part.kept.front().change.offset + 1;
-      part.bytes -= part.kept.front().bytes;
-      kept_bytes_ -= part.kept.front().bytes;
-      part.kept.pop_front();
-    }
     if (!part.reading) continue;
-    if (!part.paused && part.bytes > ahead_limit) {
+    // Changes every watcher is past go first, oldest first, while more
+    // than half the history is kept.
+    int64_t lowest = lowest_cursor(p);
+    while (!part.kept.empty() && kept_bytes_ > settings_.history_bytes / 2 &&
+           part.kept.front().change.offset < lowest) {
+      pop_front(part);
+    }
+    // Reading waits for the watchers furthest behind while they read what
+    // they are sent (a resume from long ago catches up at its client's
+    // pace), but not for a client that stopped reading, nor for long.
+    const int64_t next = next_or_zero(applied, static_cast<int32_t>(p));
+    const size_t ahead = bytes_from(part, next);  // read, not applied
+    bool held = false;
+    if (lowest != INT64_MAX && lowest < next && bytes_from(part, lowest) - ahead > window) {
+      if (cut_lowest(p, /*stalled_only=*/true,
+                     "this watch's client stopped reading its events; resume from the last id "
+                     "received") == 0) {
+        if (part.held_since == Clock::time_point{}) part.held_since = now;
+        if (now - part.held_since > kHoldLimit) {
+          cut_lowest(p, /*stalled_only=*/false,
+                     "this watch's client read its events more slowly than they came; resume "
+                     "from the last id received");
+          part.held_since = {};
+        } else {
+          held = true;
+        }
+      }
+    }
+    if (!held) part.held_since = {};
+    const bool wait = held || ahead > window;
+    if (!part.paused && wait) {
       part.paused = true;
       deps_.source.pause(static_cast<int32_t>(p));
-    } else if (part.paused && part.bytes < ahead_limit / 2) {
+    } else if (part.paused && !wait && ahead < window / 2) {
       part.paused = false;
       deps_.source.resume(static_cast<int32_t>(p));
     }
+  }
+  // Beyond the whole history (what one poll brought after reading paused),
+  // the watchers at the oldest changes whose clients stopped reading lose
+  // their place; those that read keep it (reading waits for them).
+  while (kept_bytes_ > settings_.history_bytes) {
+    bool dropped = false;
+    for (size_t p = 0; p < partitions_.size(); ++p) {
+      Partition& part = partitions_[p];
+      if (part.kept.empty()) continue;
+      const int64_t front = part.kept.front().change.offset;
+      bool needed = false;
+      for (auto& w : watchers_) {
+        if (w->cut || p >= w->cursors.size() || w->cursors[p] > front) continue;
+        if (stalled(*w, Clock::now())) {
+          cut(*w, "too_slow",
+              "this watch's client stopped reading its events; resume from the last id "
+              "received");
+        } else {
+          needed = true;
+        }
+      }
+      if (!needed) {
+        pop_front(part);
+        dropped = true;
+      }
+    }
+    if (!dropped) break;
   }
 }
 

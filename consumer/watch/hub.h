@@ -18,11 +18,15 @@
 // exactly once.
 //
 // What the hub read is kept per partition (bounded by history_bytes across
-// the partitions) for watchers that start a little behind; one that starts
-// before it makes the hub read that partition again from there. Reading
-// stops while no one watches. A watcher whose connection still has more
-// than buffer_bytes not written when its next events are due gets a last
-// `event: error` (too_slow) and is closed; nothing waits for it.
+// the partitions): for watchers that start a little behind (one that starts
+// before it makes the hub read that partition again from there), and for
+// watchers whose clients read slowly. A watcher is sent at most
+// buffer_bytes that its client has not read; beyond that it waits, its
+// place in the history kept. When the history is full, the watchers
+// furthest behind get a last `event: error` (too_slow) and are closed;
+// nothing waits for them: not the view, nor the other watchers. Reading
+// pauses for a partition read far ahead of what the view applied, and
+// stops while no one watches.
 //
 // Threads: open() may be called from any thread; one opening thread asks
 // Kafka and the database where a new watch starts (they may block), one
@@ -158,6 +162,8 @@ class WatchHub {
     std::vector<int64_t> cursors;  // per partition, the next offset to look at
     std::shared_ptr<http::EventStream> stream;
     std::chrono::steady_clock::time_point last_send;
+    // When its client last had room in its buffer (it reads).
+    std::chrono::steady_clock::time_point had_room = std::chrono::steady_clock::now();
     bool cut = false;  // finished by the hub; removed at the next pass
   };
   // A change as kept: with its rendered data, once a watcher needs it.
@@ -166,6 +172,7 @@ class WatchHub {
     std::string data;       // the JSON of `data:`, with the value
     std::string data_keys;  // without
     size_t bytes = 0;
+    size_t upto = 0;  // Partition::added once this change was kept
   };
   struct Partition {
     bool reading = false;
@@ -174,6 +181,14 @@ class WatchHub {
     int64_t end = 0;    // the next offset the source gives
     std::deque<Kept> kept;
     size_t bytes = 0;
+    // Bytes ever kept and ever dropped: a change's `upto` is the first as
+    // it was once the change was kept, so what is kept from a change on is
+    // `added` less the `upto` of the change before it.
+    size_t added = 0;
+    size_t dropped = 0;
+    // Since when reading waits for the watchers furthest behind (zero: it
+    // does not).
+    std::chrono::steady_clock::time_point held_since{};
     bool waiting = false;  // a wait for the applied position is out
   };
   // What a wait's callback reaches, also after the hub is gone.
@@ -192,10 +207,17 @@ class WatchHub {
   void gone(int32_t partition);
   void deliver(const std::map<int32_t, int64_t>& applied);
   void wait_for_applies(const std::map<int32_t, int64_t>& applied);
-  void trim_and_pace();
+  void trim_and_pace(const std::map<int32_t, int64_t>& applied);
+  void pop_front(Partition& part);
+  // Bytes kept of changes at `offset` or later.
+  static size_t bytes_from(const Partition& part, int64_t offset);
+  // Cuts the watchers at partition `p`'s lowest cursor (only those whose
+  // clients stopped reading, if `stalled_only`); how many.
+  size_t cut_lowest(size_t p, bool stalled_only, const std::string& message);
+  // Whether `w`'s client stopped reading: its buffer full for a while.
+  bool stalled(const Watcher& w, std::chrono::steady_clock::time_point now) const;
   void heartbeats();
-  // Sends `bytes` to `w`, or cuts it when its connection is too far behind;
-  // false when the watcher is gone.
+  // Sends `bytes` to `w`; false when its connection is closed.
   bool send(Watcher& w, std::string bytes);
   void cut(Watcher& w, const char* reason, const std::string& message);
   void remove_closed();
@@ -217,6 +239,7 @@ class WatchHub {
   std::vector<std::unique_ptr<Watcher>> watchers_;
   std::vector<Partition> partitions_;
   size_t kept_bytes_ = 0;
+  bool behind_ = false;  // a watcher was held back by its client's reading
   std::chrono::steady_clock::time_point next_heartbeats_{};
 
   std::thread opener_;
