@@ -61,9 +61,7 @@ http::Response error_answer(unsigned version, beast_http::status status, const s
 }  // namespace
 
 WatchHub::WatchHub(HubSettings settings, HubDeps deps)
-    : settings_(std::move(settings)),
-      deps_(std::move(deps)),
-      signals_(std::make_shared<Signals>()) {
+    : settings_(settings), deps_(std::move(deps)), signals_(std::make_shared<Signals>()) {
   signals_->source = &deps_.source;
   opener_ = std::thread([this] { open_loop(); });
   deliverer_ = std::thread([this] { deliver_loop(); });
