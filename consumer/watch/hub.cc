@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/logging.h"
 #include "http/request.h"
 #include "http/url.h"
 #include "schema/codec.h"
@@ -190,7 +191,8 @@ void WatchHub::start(Opening opening) {
         cursors[static_cast<size_t>(p)] = cursor;
       }
     }
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
+    // Kafka or the database did not answer (kvstream::Error, transient).
     return refuse(beast_http::status::service_unavailable, "watch_unavailable",
                   std::string("the watch cannot start now: ") + e.what());
   }
@@ -201,6 +203,7 @@ void WatchHub::start(Opening opening) {
   // A proxy in front (nginx) passes each event on at once.
   header.set("X-Accel-Buffering", "no");
   auto w = std::make_unique<Watcher>();
+  w->request_id = req.request_id;
   w->prefix = req.prefix;
   w->values = req.values;
   w->stream = opening.reply->stream(std::move(header));
@@ -478,6 +481,9 @@ bool WatchHub::send(Watcher& w, std::string bytes) {
 }
 
 void WatchHub::cut(Watcher& w, const char* reason, const std::string& message) {
+  LogFields fields;
+  fields.request_id = w.request_id;
+  LogScope scope(fields);
   spdlog::info("watch of prefix '{}' closed: {}: {}", w.prefix, reason, message);
   w.cut = true;
   w.stream->finish(error_event(reason, message));

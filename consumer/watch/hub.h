@@ -103,9 +103,8 @@ class ChangeSource {
 struct HubSettings {
   size_t max_watchers = 256;  // beyond: 429
   std::chrono::milliseconds heartbeat{15000};
-  size_t buffer_bytes = size_t{4} << 20;         // per watcher, not yet written
-  size_t history_bytes = size_t{64} << 20;       // changes kept, across partitions
-  std::chrono::milliseconds open_timeout{5000};  // a watch that cannot start by then: 503
+  size_t buffer_bytes = size_t{4} << 20;    // per watcher, not yet written
+  size_t history_bytes = size_t{64} << 20;  // changes kept, across partitions
 };
 
 // What the hub counts (Prometheus, consumer/metrics.h). Called from the
@@ -157,6 +156,7 @@ class WatchHub {
     std::unique_ptr<http::WatchReply> reply;
   };
   struct Watcher {
+    std::string request_id;  // of the request that started it, for log lines
     std::string prefix;
     bool values = true;
     std::vector<int64_t> cursors;  // per partition, the next offset to look at

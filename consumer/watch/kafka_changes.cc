@@ -19,7 +19,10 @@ constexpr int kMaxItems = 5000;
 }  // namespace
 
 KafkaChanges::KafkaChanges(const KafkaSettings& kafka, schema::Limits limits)
-    : topic_(kafka.topic), limits_(limits), rk_(kafka::reader_client(kafka, "kvstream-watch")) {
+    : topic_(kafka.topic),
+      limits_(limits),
+      rk_(kafka::reader_client(kafka, "kvstream-watch")),
+      meta_(kafka::read_only_admin_client(kafka, "kvstream-watch")) {
   queue_.reset(rd_kafka_queue_get_consumer(rk_.get()));
 }
 
@@ -35,7 +38,7 @@ int32_t KafkaChanges::partitions() {
   }
   int n = -1;
   try {
-    n = kafka::describe_partition_count(rk_.get(), topic_, kMetadataTimeout);
+    n = kafka::describe_partition_count(meta_.get(), topic_, kMetadataTimeout);
   } catch (const std::runtime_error& e) {
     throw Error(ErrorKind::kTransient, e.what());
   }
@@ -49,7 +52,7 @@ std::map<int32_t, ChangeSource::Range> KafkaChanges::watermarks() {
   const int32_t n = partitions();
   std::map<int32_t, Range> out;
   try {
-    for (const auto& [p, w] : kafka::watermarks(rk_.get(), topic_, n, kMetadataTimeout)) {
+    for (const auto& [p, w] : kafka::watermarks(meta_.get(), topic_, n, kMetadataTimeout)) {
       out[p] = Range{w.low, w.high};
     }
   } catch (const std::runtime_error& e) {

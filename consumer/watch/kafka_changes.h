@@ -34,6 +34,11 @@ class KafkaChanges : public ChangeSource {
   const schema::Limits limits_;
   kafka::HandlePtr rk_;
   kafka::QueuePtr queue_;  // the consumer's queue, to wake its poll
+  // Partitions and watermarks are asked on a client of their own: the
+  // broker answers a connection's requests in order, and the reader's
+  // connection may hold a fetch waiting for records (up to
+  // fetch.wait.max.ms) in front of them.
+  kafka::HandlePtr meta_;
   std::mutex partitions_mu_;
   int32_t partitions_ = 0;  // guarded by partitions_mu_
   std::vector<schema::HeaderView> headers_;
