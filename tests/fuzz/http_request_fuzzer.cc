@@ -3,14 +3,16 @@
 // touches a database (http/url.h, http/request.h, the key rules).
 //
 // Besides crashes and sanitizer reports, it checks invariants: a decoded key
-// re-encodes and decodes to itself; parsed positions print and parse back
-// to themselves; an accepted request id is printable and bounded; every
+// re-encodes and decodes to itself; parsed positions and position vectors
+// (a watch's from and Last-Event-ID) print and parse back to themselves;
+// an accepted request id is printable and bounded; every
 // route match is a route the server lists.
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "http/request.h"
 #include "http/url.h"
@@ -53,6 +55,28 @@ void check_positions(const std::string& text) {
   check(again && *again == *positions, "positions print and parse back");
 }
 
+// A watch's from or Last-Event-ID: a vector that parses prints (for its
+// partitions 0..n-1, the others at -1) and parses back to the same offsets.
+void check_vector(const std::string& text) {
+  auto vector = kvstream::http::parse_position_vector(text);
+  if (!vector) return;
+  check(!vector->empty(), "parsed vectors are never empty");
+  int32_t last = -1;
+  for (const auto& [p, o] : *vector) {
+    check(p >= 0 && o >= -1, "vector offsets are -1 or more");
+    last = p;
+  }
+  if (last > 4096) return;  // printing names every partition up to it
+  std::vector<int64_t> next(static_cast<size_t>(last) + 1, 0);
+  for (const auto& [p, o] : *vector) next[static_cast<size_t>(p)] = o + 1;
+  auto again = kvstream::http::parse_position_vector(kvstream::http::format_position_vector(next));
+  check(again.has_value(), "a printed vector parses");
+  for (const auto& [p, o] : *again) {
+    auto it = vector->find(p);
+    check(it == vector->end() ? o == -1 : it->second == o, "vectors print and parse back");
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -87,9 +111,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (const auto& [name, value] : target->query) {
     if (name == "min_position") check_positions(value);
+    if (name == "from") check_vector(value);
     if (name == "limit" || name == "timeout_ms") kvstream::http::parse_count(value);
   }
   check_positions(std::string(req["X-KV-Min-Position"]));
+  check_vector(std::string(req["Last-Event-ID"]));
   const std::string id(req["X-Request-ID"]);
   if (kvstream::http::sane_request_id(id)) {
     check(!id.empty() && id.size() <= 128, "a request id is 1..128 bytes");
