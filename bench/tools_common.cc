@@ -17,6 +17,7 @@ void add_workload_options(CLI::App& app, WorkloadSpec& w, bool with_events) {
   app.add_option("--delete-ratio", w.delete_ratio, "Share of DELETE events")->capture_default_str();
   app.add_option("--partitions", w.partitions, "Partitions of the topic")->capture_default_str();
   app.add_option("--seed", w.seed, "Seed of the workload")->capture_default_str();
+  app.add_flag("--unique-keys", w.unique_keys, "Event i writes key i (a row per event)");
 }
 
 void add_watched_options(CLI::App& app, Watched& w, bool with_replica) {

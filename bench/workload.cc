@@ -31,10 +31,12 @@ Workload::Workload(WorkloadSpec spec) : spec_(spec) {
 
 void Workload::event(int64_t index, WorkloadEvent& out) const {
   const uint64_t h = mix64(spec_.seed ^ mix64(static_cast<uint64_t>(index)));
-  const uint32_t key_index = static_cast<uint32_t>((h >> 32) % spec_.keys);
+  const uint64_t key_index =
+      spec_.unique_keys ? static_cast<uint64_t>(index) : (h >> 32) % spec_.keys;
   out.is_delete = static_cast<uint32_t>(h) < delete_threshold_;
   char key[32];
-  const int n = std::snprintf(key, sizeof(key), "key-%07u", key_index);
+  const int n =
+      std::snprintf(key, sizeof(key), "key-%07llu", static_cast<unsigned long long>(key_index));
   out.key.assign(key, static_cast<size_t>(n));
   out.value.clear();
   if (out.is_delete) return;

@@ -31,6 +31,10 @@ struct WorkloadSpec {
   size_t value_bytes = 100;
   double delete_ratio = 0.10;
   int32_t partitions = 6;
+  // Event i has the key of index i (`keys` is then ignored): every event
+  // writes a row of its own, so a row's updated_at is the apply time of its
+  // one event (the watch benchmark).
+  bool unique_keys = false;
 };
 
 struct WorkloadEvent {

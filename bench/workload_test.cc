@@ -57,6 +57,25 @@ TEST(Workload, HasTheShapeOfTheSpec) {
     EXPECT_NEAR(static_cast<double>(n), spec.events / 6.0, spec.events * 0.02);
 }
 
+TEST(Workload, UniqueKeysGiveEveryEventItsOwnKey) {
+  WorkloadSpec spec;
+  spec.events = 20000;
+  spec.keys = 10;  // ignored
+  spec.unique_keys = true;
+  const Workload w(spec);
+  WorkloadEvent e;
+  std::set<std::string> keys;
+  for (int64_t i = 0; i < spec.events; ++i) {
+    w.event(i, e);
+    keys.insert(e.key);
+  }
+  EXPECT_EQ(keys.size(), 20000u);
+  w.event(17, e);
+  EXPECT_EQ(e.key, "key-0000017");
+  w.event(19999, e);
+  EXPECT_EQ(e.key, "key-0019999");
+}
+
 // The Java client's murmur2 (Kafka's UtilsTest vectors): partition =
 // (murmur2(key) & 0x7fffffff) % partitions.
 TEST(Workload, PartitionsLikeTheJavaClient) {
