@@ -166,8 +166,8 @@ ConsumerMetrics::ConsumerMetrics()
                       .Add({})),
       watch_lag_(prometheus::BuildHistogram()
                      .Name("kvstream_watch_delivery_lag_seconds")
-                     .Help("From an event's record timestamp to its hand-off to a watch's "
-                           "connection")
+                     .Help("Per hand-off of events to a watch's connection: from the oldest "
+                           "one's record timestamp")
                      .Register(*registry_)
                      .Add({}, latency_buckets())),
       watch_dropped_(prometheus::BuildCounter()
@@ -207,8 +207,8 @@ void ConsumerMetrics::set_watchers(size_t watchers) {
   watchers_.Set(static_cast<double>(watchers));
 }
 
-void ConsumerMetrics::sent(double lag_seconds) {
-  watch_sent_.Increment();
+void ConsumerMetrics::sent(size_t events, double lag_seconds) {
+  watch_sent_.Increment(static_cast<double>(events));
   watch_lag_.Observe(lag_seconds);
 }
 

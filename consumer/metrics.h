@@ -36,7 +36,7 @@ class ConsumerMetrics : public watch::HubMetrics {
 
   // GET /v1/watch (watch::HubMetrics).
   void set_watchers(size_t watchers) override;
-  void sent(double lag_seconds) override;
+  void sent(size_t events, double lag_seconds) override;
   void dropped(const char* reason) override;
 
   // Counts the outcome of one pass of the apply engine.

@@ -377,18 +377,26 @@ class Session : public detail::ResponseSink,
       stream_writing_ = true;
       stream_payload_ = data.size();
     }
+    // One gather write: the chunk's size line, the bytes as they were
+    // queued (not copied again), its end, and the last chunk when ending.
+    stream_data_ = std::move(data);
     stream_out_.clear();
-    if (chunked_ && !data.empty()) {
+    if (chunked_ && !stream_data_.empty()) {
       char size[20];
-      const auto end = std::to_chars(size, size + sizeof size, data.size(), 16).ptr;
-      stream_out_.append(size, end).append("\r\n").append(data).append("\r\n");
-    } else {
-      stream_out_ = std::move(data);
+      const auto end = std::to_chars(size, size + sizeof size, stream_data_.size(), 16).ptr;
+      stream_out_.append(size, end).append("\r\n");
     }
-    if (last && chunked_) stream_out_.append("0\r\n\r\n");
+    const std::string_view chunk_end =
+        !chunked_ || stream_data_.empty() ? "" : (last ? "\r\n0\r\n\r\n" : "\r\n");
+    const std::string_view final_chunk =
+        last && chunked_ && stream_data_.empty() ? "0\r\n\r\n" : "";
+    const std::array<asio::const_buffer, 4> buffers{
+        asio::buffer(stream_out_), asio::buffer(stream_data_),
+        asio::buffer(chunk_end.data(), chunk_end.size()),
+        asio::buffer(final_chunk.data(), final_chunk.size())};
     stream_.expires_after(settings_.read_timeout);
     asio::async_write(
-        stream_, asio::buffer(stream_out_),
+        stream_, buffers,
         beast::bind_front_handler(&Session::on_stream_written, shared_from_this(), last));
   }
 
@@ -422,7 +430,8 @@ class Session : public detail::ResponseSink,
   // A streamed answer (EventStream): the strand's state, then what other
   // threads queue under stream_mu_.
   bool chunked_ = true;
-  std::string stream_out_;  // being written
+  std::string stream_out_;   // being written: the header, or a chunk's size line
+  std::string stream_data_;  // being written: the bytes of the chunk
   std::mutex stream_mu_;
   bool streaming_ = false;       // the header is being written or was; guarded by stream_mu_
   std::string stream_queue_;     // guarded by stream_mu_

@@ -440,6 +440,9 @@ void WatchHub::deliver(const std::map<int32_t, int64_t>& applied) {
     const size_t budget = settings_.buffer_bytes - pending;
     out.clear();
     size_t events = 0;
+    int64_t oldest_ms = INT64_MAX;
+    std::string head, tail;
+    char number[24];
     for (size_t p = 0; p < w.cursors.size() && p < partitions_.size() && out.size() < budget; ++p) {
       Partition& part = partitions_[p];
       if (!part.reading || w.cursors[p] < part.begin) continue;
@@ -448,6 +451,9 @@ void WatchHub::deliver(const std::map<int32_t, int64_t>& applied) {
       auto it =
           std::lower_bound(part.kept.begin(), part.kept.end(), w.cursors[p],
                            [](const Kept& k, int64_t offset) { return k.change.offset < offset; });
+      // The token of an event of this partition: the other partitions'
+      // parts do not change while its events go out.
+      bool token_parts = false;
       int64_t reached = limit;
       for (; it != part.kept.end() && it->change.offset < limit; ++it) {
         if (out.size() >= budget) {
@@ -457,22 +463,42 @@ void WatchHub::deliver(const std::map<int32_t, int64_t>& applied) {
         }
         const Change& c = it->change;
         if (c.key.compare(0, w.prefix.size(), w.prefix) != 0) continue;
+        if (!token_parts) {
+          token(w.cursors, p, head, tail);
+          token_parts = true;
+        }
         w.cursors[p] = c.offset + 1;
         out += c.op == schema::Op::kPut ? "event: put\nid: " : "event: delete\nid: ";
-        out += http::format_position_vector(w.cursors);
+        out += head;
+        out.append(number, std::to_chars(number, number + sizeof number, c.offset).ptr);
+        out += tail;
         out += "\ndata: ";
         out += data_of(*it, w.values);
         out += "\n\n";
         ++events;
-        if (deps_.metrics != nullptr) {
-          deps_.metrics->sent(
-              c.timestamp_ms < 0 ? 0.0 : std::max<double>(0, now_ms - c.timestamp_ms) / 1000.0);
-        }
+        if (c.timestamp_ms >= 0) oldest_ms = std::min(oldest_ms, c.timestamp_ms);
       }
       w.cursors[p] = reached;
     }
-    if (events > 0) send(w, std::move(out));
+    if (events == 0) continue;
+    if (deps_.metrics != nullptr) {
+      deps_.metrics->sent(
+          events, oldest_ms == INT64_MAX ? 0.0 : std::max<double>(0, now_ms - oldest_ms) / 1000.0);
+    }
+    send(w, std::move(out));
   }
+}
+
+void WatchHub::token(const std::vector<int64_t>& cursors, size_t p, std::string& head,
+                     std::string& tail) {
+  const std::string all = http::format_position_vector(cursors);
+  // "0:a,1:b,...": the part of partition p starts after its p-th comma.
+  size_t start = 0;
+  for (size_t i = 0; i < p; ++i) start = all.find(',', start) + 1;
+  const size_t colon = all.find(':', start);
+  const size_t end = all.find(',', colon);
+  head.assign(all, 0, colon + 1);
+  tail.assign(end == std::string::npos ? std::string() : all.substr(end));
 }
 
 bool WatchHub::send(Watcher& w, std::string bytes) {

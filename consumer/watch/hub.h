@@ -113,9 +113,9 @@ class HubMetrics {
  public:
   virtual ~HubMetrics() = default;
   virtual void set_watchers(size_t watchers) = 0;
-  // One event handed to a watcher's connection, `lag_seconds` after its
-  // record's timestamp.
-  virtual void sent(double lag_seconds) = 0;
+  // `events` handed to a watcher's connection at once, the oldest
+  // `lag_seconds` after its record's timestamp.
+  virtual void sent(size_t events, double lag_seconds) = 0;
   // A watcher was closed by the hub: "too_slow", "gone".
   virtual void dropped(const char* reason) = 0;
 };
@@ -222,6 +222,10 @@ class WatchHub {
   void cut(Watcher& w, const char* reason, const std::string& message);
   void remove_closed();
   const std::string& data_of(Kept& kept, bool values);
+  // The token of `cursors` around partition `p`'s offset: `head` up to its
+  // "p:", `tail` from the comma after it (empty for the last partition).
+  static void token(const std::vector<int64_t>& cursors, size_t p, std::string& head,
+                    std::string& tail);
   int64_t lowest_cursor(size_t partition) const;
 
   const HubSettings settings_;
