@@ -324,6 +324,10 @@ TEST(HttpServer, AStreamedAnswerSendsChunksAsTheyComeAndNoticesAClientThatLeft) 
   EXPECT_TRUE(left->closed());
   EXPECT_FALSE(left->send("data: nobody\n\n"));
   server.stop();
+  // A stream is its connection: it goes before the server's io_context.
+  stream.reset();
+  left.reset();
+  streams.clear();
 }
 
 }  // namespace
