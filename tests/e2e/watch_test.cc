@@ -138,6 +138,15 @@ class WatchTest : public ::testing::Test {
   }
 
   // Waits until the view has applied everything the topic holds now.
+  // The position vector of everything the topic holds now.
+  std::string vector_at_end() const {
+    std::vector<int64_t> next(kPartitions, 0);
+    for (const auto& [p, end] : end_offsets(config_.brokers, config_.topic)) {
+      next[static_cast<size_t>(p)] = end;
+    }
+    return http::format_position_vector(next);
+  }
+
   bool all_applied(std::chrono::milliseconds timeout) {
     const auto ends = end_offsets(config_.brokers, config_.topic);
     return eventually(
@@ -303,10 +312,7 @@ TEST_F(WatchTest, ListThenWatchRebuildsTheTableWhileWritesGoOn) {
   ASSERT_TRUE(publisher.flush(60s));
   ASSERT_TRUE(all_applied(120s));
   // The watcher has every change once its token reaches the applied ends.
-  const auto ends = end_offsets(config_.brokers, config_.topic);
-  std::vector<int64_t> next(kPartitions, 0);
-  for (const auto& [p, end] : ends) next[static_cast<size_t>(p)] = end;
-  const std::string final_token = http::format_position_vector(next);
+  const std::string final_token = vector_at_end();
   ASSERT_TRUE(eventually([&] { return watcher.last_id() == final_token; }, 60s))
       << watcher.last_id() << " vs " << final_token;
   EXPECT_EQ(fold(listed, changes_of(watcher.events())), live_rows(db_.url()));
@@ -367,11 +373,7 @@ TEST_F(WatchTest, ASlowWatcherIsCutTheLimitIs429AndAGoneStartIs410) {
   auto gone = http_get(a->port(), "/v1/watch?from=0:10");
   EXPECT_EQ(gone.status, 410) << gone.body;
   EXPECT_EQ(json::parse(gone.body).value("error", ""), "gone");
-  std::vector<int64_t> next(kPartitions, 0);
-  for (const auto& [p, end] : end_offsets(config_.brokers, config_.topic)) {
-    next[static_cast<size_t>(p)] = end;
-  }
-  SseClient resumed(a->port(), "/v1/watch?from=" + http::format_position_vector(next));
+  SseClient resumed(a->port(), "/v1/watch?from=" + vector_at_end());
   EXPECT_EQ(resumed.status(10s), 200);
 }
 
