@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "http/request.h"
+#include "tests/support/sse_client.h"
 #include "tests/support/wait.h"
 
 namespace kvstream::watch {
@@ -233,35 +234,18 @@ class Reply : public http::WatchReply {
   std::shared_ptr<Answer> answer_;
 };
 
-// The events of an SSE text: (type, id, data).
+// The events of an SSE text: (type, id, data), as tests/support reads them.
 struct Event {
   std::string type, id;
   json data;
 };
 std::vector<Event> events_of(const std::string& text) {
+  std::vector<kvstream::testing::SseEvent> parsed;
+  std::string last_id;
+  kvstream::testing::parse_sse(text, 0, last_id, parsed);
   std::vector<Event> out;
-  size_t at = 0;
-  while (true) {
-    const size_t end = text.find("\n\n", at);
-    if (end == std::string::npos) return out;
-    Event e;
-    bool has_data = false;
-    size_t line = at;
-    while (line < end) {
-      size_t eol = text.find('\n', line);
-      if (eol == std::string::npos || eol > end) eol = end;
-      const std::string l = text.substr(line, eol - line);
-      if (l.rfind("event: ", 0) == 0) e.type = l.substr(7);
-      if (l.rfind("id: ", 0) == 0) e.id = l.substr(4);
-      if (l.rfind("data: ", 0) == 0) {
-        e.data = json::parse(l.substr(6));
-        has_data = true;
-      }
-      line = eol + 1;
-    }
-    if (has_data) out.push_back(e);
-    at = end + 2;
-  }
+  for (const auto& e : parsed) out.push_back(Event{e.type, e.id, json::parse(e.data)});
+  return out;
 }
 
 class HubTest : public ::testing::Test {

@@ -71,19 +71,20 @@ bool SseClient::ended() {
   return ended_;
 }
 
-void SseClient::parse(const std::string& text) {
+size_t parse_sse(const std::string& text, size_t from, std::string& last_id,
+                 std::vector<SseEvent>& out) {
   // Whole blocks only: a block ends with an empty line.
   while (true) {
-    const size_t end = text.find("\n\n", parsed_);
-    if (end == std::string::npos) return;
+    const size_t end = text.find("\n\n", from);
+    if (end == std::string::npos) return from;
     SseEvent e;
     bool data = false;
-    for (size_t line = parsed_; line < end;) {
+    for (size_t line = from; line < end;) {
       size_t eol = text.find('\n', line);
       if (eol == std::string::npos || eol > end) eol = end;
       const std::string l = text.substr(line, eol - line);
       if (l.rfind("event: ", 0) == 0) e.type = l.substr(7);
-      if (l.rfind("id: ", 0) == 0) last_id_ = l.substr(4);
+      if (l.rfind("id: ", 0) == 0) last_id = l.substr(4);
       if (l.rfind("data: ", 0) == 0) {
         e.data = l.substr(6);
         data = true;
@@ -91,10 +92,10 @@ void SseClient::parse(const std::string& text) {
       line = eol + 1;
     }
     if (data) {
-      e.id = last_id_;
-      events_.push_back(std::move(e));
+      e.id = last_id;
+      out.push_back(std::move(e));
     }
-    parsed_ = end + 2;
+    from = end + 2;
   }
 }
 
@@ -137,9 +138,7 @@ void SseClient::run() {
       std::string& body = parser.get().body();
       if (status_ == 200) {
         // Events are kept; the text they came in is dropped.
-        parse(body);
-        body.erase(0, parsed_);
-        parsed_ = 0;
+        body.erase(0, parse_sse(body, 0, last_id_, events_));
       } else {
         body_ = body;
       }

@@ -25,6 +25,12 @@ struct SseEvent {
   std::string data;
 };
 
+// Parses the whole blocks of `text` from `from` on: each with data into
+// `out`, each id into `last_id` (also a block without data, as an
+// EventSource does). Returns where the first incomplete block begins.
+size_t parse_sse(const std::string& text, size_t from, std::string& last_id,
+                 std::vector<SseEvent>& out);
+
 class SseClient {
  public:
   struct Options {
@@ -58,7 +64,6 @@ class SseClient {
 
  private:
   void run();
-  void parse(const std::string& text);  // mu_ held
 
   const uint16_t port_;
   const std::string target_;
@@ -71,7 +76,6 @@ class SseClient {
   bool closing_ = false;          // guarded by mu_
   int fd_ = -1;                   // guarded by mu_
   std::string body_;              // guarded by mu_
-  size_t parsed_ = 0;             // bytes of body_ parsed into events; guarded by mu_
   std::vector<SseEvent> events_;  // guarded by mu_
   std::string last_id_;           // guarded by mu_
   std::thread thread_;
