@@ -501,9 +501,9 @@ void WatchHub::token(const std::vector<int64_t>& cursors, size_t p, std::string&
   tail.assign(end == std::string::npos ? std::string() : all.substr(end));
 }
 
-bool WatchHub::send(Watcher& w, std::string bytes) {
+void WatchHub::send(Watcher& w, std::string bytes) {
   w.last_send = Clock::now();
-  return w.stream->send(std::move(bytes));
+  w.stream->send(std::move(bytes));
 }
 
 void WatchHub::cut(Watcher& w, const char* reason, const std::string& message) {

@@ -217,8 +217,8 @@ class WatchHub {
   // Whether `w`'s client stopped reading: its buffer full for a while.
   bool stalled(const Watcher& w, std::chrono::steady_clock::time_point now) const;
   void heartbeats();
-  // Sends `bytes` to `w`; false when its connection is closed.
-  bool send(Watcher& w, std::string bytes);
+  // Sends `bytes` to `w` (a closed connection is dropped by remove_closed()).
+  void send(Watcher& w, std::string bytes);
   void cut(Watcher& w, const char* reason, const std::string& message);
   void remove_closed();
   const std::string& data_of(Kept& kept, bool values);
